@@ -1,0 +1,129 @@
+#include "common/thread_pool.h"
+
+#include <cstdlib>
+#include <memory>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define QASR_PAUSE() _mm_pause()
+#elif defined(__aarch64__)
+#define QASR_PAUSE() __asm__ __volatile__("yield")
+#else
+#define QASR_PAUSE() ((void)0)
+#endif
+
+namespace qasr {
+
+ThreadPool::ThreadPool(int threads) {
+  if (threads < 1) threads = 1;
+  workers_.reserve(threads - 1);
+  for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { worker_loop(); });
+}
+
+ThreadPool::~ThreadPool() {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    stop_ = true;
+    generation_.fetch_add(1);
+  }
+  wake_.notify_all();
+  for (auto& t : workers_) t.join();
+}
+
+void ThreadPool::run_tasks() {
+  for (;;) {
+    const int64_t i = next_.fetch_add(1);
+    if (i >= n_) break;
+    try {
+      (*fn_)(i);
+    } catch (...) {
+      std::lock_guard<std::mutex> lk(error_mu_);
+      if (!error_) error_ = std::current_exception();
+    }
+  }
+}
+
+void ThreadPool::worker_loop() {
+  uint64_t seen = 0;
+  for (;;) {
+    // Spin briefly: loops arrive back to back during inference and a
+    // condition-variable wake-up costs more than a small GEMV.
+    uint64_t gen = generation_.load(std::memory_order_acquire);
+    for (int spin = 0; gen == seen && spin < 20000; ++spin) {
+      QASR_PAUSE();
+      gen = generation_.load(std::memory_order_acquire);
+    }
+    if (gen == seen) {
+      std::unique_lock<std::mutex> lk(mu_);
+      wake_.wait(lk, [&] { return generation_.load() != seen; });
+      gen = generation_.load();
+    }
+    seen = gen;
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      if (stop_) return;
+    }
+    run_tasks();
+    if (active_.fetch_sub(1) == 1) {
+      std::lock_guard<std::mutex> lk(mu_);
+      done_cv_.notify_one();
+    }
+  }
+}
+
+void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t)>& fn) {
+  if (n <= 0) return;
+  std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
+  if (n == 1 || workers_.empty() || !busy.owns_lock()) {
+    for (int64_t i = 0; i < n; ++i) fn(i);
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    fn_ = &fn;
+    n_ = n;
+    next_.store(0);
+    error_ = nullptr;
+    active_.store(static_cast<int>(workers_.size()));
+    generation_.fetch_add(1, std::memory_order_release);
+  }
+  wake_.notify_all();
+  run_tasks();
+  {
+    std::unique_lock<std::mutex> lk(mu_);
+    done_cv_.wait(lk, [&] { return active_.load() == 0; });
+    fn_ = nullptr;
+  }
+  if (error_) std::rethrow_exception(error_);
+}
+
+namespace {
+int default_threads() {
+  if (const char* env = std::getenv("QASR_NUM_THREADS")) {
+    const int n = std::atoi(env);
+    if (n > 0) return n;
+  }
+  const unsigned hw = std::thread::hardware_concurrency();
+  return hw ? static_cast<int>(hw) : 1;
+}
+std::mutex g_pool_mu;
+std::unique_ptr<ThreadPool> g_pool;
+}  // namespace
+
+ThreadPool& global_pool() {
+  std::lock_guard<std::mutex> lk(g_pool_mu);
+  if (!g_pool) g_pool = std::make_unique<ThreadPool>(default_threads());
+  return *g_pool;
+}
+
+void set_global_threads(int threads) {
+  std::lock_guard<std::mutex> lk(g_pool_mu);
+  if (threads < 1) threads = default_threads();
+  if (g_pool && g_pool->size() == threads) return;
+  g_pool.reset();  // joins the old workers; callers must not be inside a loop
+  g_pool = std::make_unique<ThreadPool>(threads);
+}
+
+int global_threads() { return global_pool().size(); }
+
+}  // namespace qasr

@@ -1,0 +1,77 @@
+#include "kernels/linear.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "common/thread_pool.h"
+
+namespace qasr {
+namespace {
+
+// Per-thread scratch for quantized activations, grown on demand and reused
+// (one calling thread never runs two linears at once).
+struct ActScratch {
+  std::vector<int8_t> codes;
+  std::vector<float> scales;
+  std::vector<int32_t> sums;
+};
+thread_local ActScratch t_scratch;
+
+// Rows per task when splitting along M: big enough to keep a kernel's
+// register tiles busy, small enough to share work among threads.
+constexpr int64_t kRowTile = 32;
+
+}  // namespace
+
+void linear(const float* x, int64_t ldx, int64_t M, const PackedMatrix& w, const float* bias, float* y,
+            int64_t ldy, ThreadPool* pool, const KernelSet* ks) {
+  if (M <= 0) return;
+  if (!ks) ks = &active_kernels();
+  if (!pool) pool = &global_pool();
+  const PackedLayout& l = w.layout;
+  const int threads = pool->size();
+  const int64_t P = l.panels;
+  // Split panels into chunks, and rows into tiles when M is large, aiming
+  // for a few tasks per thread.
+  const int64_t row_tiles = M >= 2 * kRowTile && threads > 1 ? (M + kRowTile - 1) / kRowTile : 1;
+  const int64_t want_chunks = std::max<int64_t>(1, (threads * 4 + row_tiles - 1) / row_tiles);
+  const int64_t chunks = threads == 1 ? 1 : std::min<int64_t>(P, want_chunks);
+  const int64_t per_chunk = (P + chunks - 1) / chunks;
+  const int64_t rows_per_tile = (M + row_tiles - 1) / row_tiles;
+  const int64_t tasks = row_tiles * chunks;
+
+  if (l.format == WeightFormat::F32) {
+    pool->parallel_for(tasks, [&](int64_t t) {
+      const int64_t r = t / chunks, c = t % chunks;
+      const int64_t m0 = r * rows_per_tile, m1 = std::min(M, m0 + rows_per_tile);
+      const int64_t p0 = c * per_chunk, p1 = std::min(P, p0 + per_chunk);
+      if (m0 < m1 && p0 < p1) ks->sgemm(x + m0 * ldx, ldx, m1 - m0, w, bias, y + m0 * ldy, ldy, p0, p1);
+    });
+    return;
+  }
+
+  ActScratch& s = t_scratch;
+  const int64_t nb = l.blocks;
+  if (static_cast<int64_t>(s.scales.size()) < M * nb) {
+    s.codes.resize(M * nb * kBlock);
+    s.scales.resize(M * nb);
+    s.sums.resize(M * nb);
+  }
+  ks->quantize(x, ldx, M, l.K, s.codes.data(), s.scales.data(), s.sums.data());
+  QuantizedActs qa;
+  qa.M = M;
+  qa.K = l.K;
+  qa.blocks = nb;
+  qa.codes = s.codes.data();
+  qa.scales = s.scales.data();
+  qa.sums = s.sums.data();
+  const QGemmFn gemm = l.format == WeightFormat::Q8 ? ks->gemm_q8 : ks->gemm_q4;
+  pool->parallel_for(tasks, [&](int64_t t) {
+    const int64_t r = t / chunks, c = t % chunks;
+    const int64_t m0 = r * rows_per_tile, m1 = std::min(M, m0 + rows_per_tile);
+    const int64_t p0 = c * per_chunk, p1 = std::min(P, p0 + per_chunk);
+    if (m0 < m1 && p0 < p1) gemm(qa.rows(m0, m1 - m0), w, bias, y + m0 * ldy, ldy, p0, p1);
+  });
+}
+
+}  // namespace qasr

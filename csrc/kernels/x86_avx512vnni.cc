@@ -1,0 +1,7 @@
+// avx512vnni kernels: placeholder returning null until the SIMD loops land.
+#include "common/cpu_features.h"
+#include "kernels/kernels.h"
+
+namespace qasr {
+const KernelSet* kernels_avx512vnni() { return nullptr; }
+}  // namespace qasr

@@ -1,0 +1,85 @@
+"""Weight formats and the packed byte layout (mirror of csrc/kernels/packed.cc)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PANEL = 16  # output columns per panel
+BLOCK = 32  # activation block along K
+ALIGN = 64
+
+FORMATS = ("f32", "q8", "q4", "q4a")
+BITS = {"f32": 32, "q8": 8, "q4": 4, "q4a": 4}
+IMPLICIT_ZERO = {"q8": 128, "q4": 8}
+QRANGE = {"q8": (-127, 127), "q4": (-8, 7)}
+GROUPS = {"q8": (32, 64, 128, 0), "q4": (32, 64, 128), "q4a": (32, 64, 128)}
+
+
+def _align(v: int, a: int = ALIGN) -> int:
+    return (v + a - 1) // a * a
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Sizes and section offsets of one packed matrix W[N, K]."""
+
+    format: str
+    N: int
+    K: int
+    group: int
+    panels: int
+    blocks: int
+    groups: int
+    block_bytes: int
+    codes_offset: int
+    codes_bytes: int
+    scales_offset: int
+    scales_bytes: int
+    zeros_offset: int
+    zeros_bytes: int
+    total_bytes: int
+
+    @property
+    def group_size(self) -> int:
+        """Inputs per group (K for per-row groups)."""
+        return self.K if self.group == 0 else self.group
+
+    def group_of_block(self, b: int) -> int:
+        return 0 if self.group == 0 else b * BLOCK // self.group
+
+
+def layout(format: str, N: int, K: int, group: int = 0) -> Layout:
+    """The packed layout of W[N, K]; raises ValueError on unsupported arguments."""
+    if format not in FORMATS:
+        raise ValueError(f"unknown weight format {format!r} (expected one of {', '.join(FORMATS)})")
+    if N <= 0 or K <= 0:
+        raise ValueError(f"packed matrix shape [{N}, {K}] is invalid")
+    P = _ceil_div(N, PANEL)
+    if format == "f32":
+        if group != 0:
+            raise ValueError(f"f32 matrices take no group (got {group})")
+        n = P * K * PANEL * 4
+        return Layout(format, N, K, 0, P, 0, 0, 0, 0, n, 0, 0, 0, 0, n)
+    if group not in GROUPS[format]:
+        raise ValueError(
+            f"group {group} is not supported for {format} "
+            "(q8: 32, 64, 128 or 0 = per row; q4/q4a: 32, 64, 128)"
+        )
+    nb = _ceil_div(K, BLOCK)
+    G = 1 if group == 0 else _ceil_div(K, group)
+    block_bytes = PANEL * BLOCK if format == "q8" else PANEL * BLOCK // 2
+    codes_bytes = P * nb * block_bytes
+    scales_offset = _align(codes_bytes)
+    scales_bytes = P * G * PANEL * 2
+    total = scales_offset + scales_bytes
+    zeros_offset = zeros_bytes = 0
+    if format == "q4a":
+        zeros_offset = _align(total)
+        zeros_bytes = P * G * PANEL
+        total = zeros_offset + zeros_bytes
+    return Layout(format, N, K, group, P, nb, G, block_bytes, 0, codes_bytes, scales_offset,
+                  scales_bytes, zeros_offset, zeros_bytes, total)
