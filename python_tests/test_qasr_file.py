@@ -254,6 +254,16 @@ def test_size_model_prices_specs_without_data():
     assert quant.matrix_nbytes("q8", 17, 33, 0) == quant.layout("q8", 17, 33, 0).total_bytes
 
 
+def test_fast_table_text_equals_json_dumps():
+    specs = [TensorSpec("a", (3, 4), dtype="f16"), TensorSpec("é \"q\" \\ \n 😀", (), dtype="u8"),
+             TensorSpec("m", (17, 33), format="q4a", group=64), TensorSpec("f", (np.int64(2), 5), format="f32"),
+             TensorSpec("z", (0, 1, 2), dtype="i32")]
+    sizes = [s.nbytes for s in specs]
+    offsets, _ = qf._placement(sizes)
+    crcs = ["0123abcd"] * len(specs)
+    assert qf._table_text(specs, offsets, sizes, crcs) == qf._dumps([s.entry(o, c) for s, o, c in zip(specs, offsets, crcs)])
+
+
 def test_writer_rejects_bad_input(tmp_path):
     w = QasrWriter(model={"family": "t"})
     w.add_array("a", np.zeros(3, np.float32))

@@ -266,6 +266,10 @@ std::shared_ptr<const QasrFile> QasrFile::open(const std::string& path, const Op
     ::close(fd);
     invalid(path + ": file is empty");
   }
+  if (static_cast<uint64_t>(st.st_size) > std::numeric_limits<size_t>::max()) {
+    ::close(fd);
+    invalid(path + ": file is too large to map on this system");
+  }
   const size_t size = static_cast<size_t>(st.st_size);
   void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
   const int err = errno;

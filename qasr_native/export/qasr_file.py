@@ -14,6 +14,7 @@ C++ reader (``qasr_native._core.QasrFile``); ``qasr info`` and the tests use it.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import mmap
@@ -118,6 +119,10 @@ def _check_name(name: str) -> None:
 def _check_spec(spec: TensorSpec) -> int:
     """Validates a spec as the reader will; returns its nbytes."""
     _check_name(spec.name)
+    try:
+        spec.name.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise ValueError(f"tensor name {spec.name!r} is not valid Unicode: {e}") from None
     if len(spec.shape) > MAX_DIMS:
         raise ValueError(f"tensor {spec.name!r}: shape {spec.shape} has more than {MAX_DIMS} dimensions")
     lo = 1 if spec.packed else 0
@@ -134,6 +139,26 @@ def _check_spec(spec: TensorSpec) -> int:
     except ValueError as e:
         msg = str(e)
         raise ValueError(msg if msg.startswith("tensor ") else f"tensor {spec.name!r}: {msg}") from None
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _spec_text(spec: TensorSpec) -> tuple[int, str]:
+    """A validated spec's nbytes and the start of its table entry up to the offset.
+
+    Equal to ``_dumps(spec.entry(...))`` (a test holds them equal), built by
+    hand and cached because the bit allocator prices thousands of tables.
+    """
+    n = _check_spec(spec)
+    kind = (f'"packed":{{"format":{json.dumps(spec.format)},"group":{int(spec.group)}}}' if spec.packed
+            else f'"dtype":{json.dumps(spec.dtype)}')
+    shape = ",".join(str(int(d)) for d in spec.shape)
+    return n, f'{{"name":{json.dumps(spec.name, ensure_ascii=False)},"shape":[{shape}],{kind},"offset":'
+
+
+def _table_text(specs: Sequence[TensorSpec], offsets: Sequence[int], sizes: Sequence[int],
+                crcs: Sequence[str]) -> str:
+    return "[" + ",".join(f'{_spec_text(s)[1]}{o},"nbytes":{n},"crc32":"{c}"}}'
+                          for s, o, n, c in zip(specs, offsets, sizes, crcs)) + "]"
 
 
 def _placement(nbytes: Sequence[int]) -> tuple[list[int], int]:
@@ -307,49 +332,47 @@ class SizeModel:
 
     def __init__(self, header: dict) -> None:
         sections, self._provenance = _sections(header)
-        self._prefix = _dumps(sections)[:-1] + ',"provenance":'
+        self._prefix = (_dumps(sections)[:-1] + ',"provenance":').encode("utf-8")
         self._fill_predicted = "predicted_size" not in self._provenance
         # +1 root is counted in sections; +1 the table array.
         self._values = _json_limits(sections, "header") + _json_limits(self._provenance, "header provenance") + 3
 
-    def _text(self, table: str, size: int) -> bytes:
+    def _provenance_text(self, size: int) -> bytes:
         prov = dict(self._provenance)
         prov["actual_size"] = size
         if self._fill_predicted:
             prov["predicted_size"] = size
-        return (self._prefix + _dumps(prov) + ',"tensors":' + table + "}").encode("utf-8")
+        return _dumps(prov).encode("utf-8")
 
     def plan(self, specs: Iterable[TensorSpec], crcs: Optional[Sequence[int]] = None) -> FilePlan:
         specs = list(specs)
-        sizes = [_check_spec(s) for s in specs]
-        names: set[str] = set()
-        for s in specs:
-            if s.name in names:
-                raise ValueError(f"tensor {s.name!r} is added twice")
-            names.add(s.name)
+        sizes = [_spec_text(s)[0] for s in specs]
+        if len({s.name for s in specs}) != len(specs):
+            seen: set[str] = set()
+            dup = next(s.name for s in specs if s.name in seen or seen.add(s.name))
+            raise ValueError(f"tensor {dup!r} is added twice")
         values = self._values + sum(_entry_values(s) for s in specs)
         if values > MAX_JSON_VALUES:
             raise ValueError(f"header has more than {MAX_JSON_VALUES} JSON values")
         offsets, data_len = _placement(sizes)
         crc_text = [f"{c:08x}" for c in crcs] if crcs is not None else [_CRC_PLACEHOLDER] * len(specs)
-        table = _dumps([s.entry(o, c) for s, o, c in zip(specs, offsets, crc_text)])
-        try:
-            table.encode("utf-8")
-        except UnicodeEncodeError as e:
-            raise ValueError(f"tensor names must be valid Unicode: {e}") from None
+        table = _table_text(specs, offsets, sizes, crc_text)
         # actual_size is part of the text whose length it depends on: iterate
         # from 0. The text depends on it only through its digit count, which
         # never decreases along the iteration, so this settles within a few steps.
+        tail = (',"tensors":' + table + "}").encode("utf-8")
+        fixed = len(self._prefix) + len(tail)
         size = 0
         for _ in range(64):
-            text = self._text(table, size)
-            if len(text) > MAX_HEADER_SIZE:
-                raise ValueError(f"header JSON is {len(text)} bytes, more than the format's {MAX_HEADER_SIZE}; "
+            prov = self._provenance_text(size)
+            text_len = fixed + len(prov)
+            if text_len > MAX_HEADER_SIZE:
+                raise ValueError(f"header JSON is {text_len} bytes, more than the format's {MAX_HEADER_SIZE}; "
                                  "store large data (tokenizer models) as u8 tensors")
-            data_offset = align64(PREAMBLE_SIZE + len(text))
+            data_offset = align64(PREAMBLE_SIZE + text_len)
             total = data_offset + data_len
             if total == size:
-                return FilePlan(text, specs, offsets, data_offset, total)
+                return FilePlan(self._prefix + prov + tail, specs, offsets, data_offset, total)
             size = total
         raise RuntimeError("file size did not converge")  # unreachable, see above
 
@@ -606,16 +629,23 @@ class QasrContents:
     file_size: int
     entries: list[TensorEntry]
     _buf: Any = field(repr=False, default=None)
+    _index: dict = field(repr=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._index = {e.name: e for e in self.entries}
 
     @property
     def names(self) -> list[str]:
         return [e.name for e in self.entries]
 
+    def __contains__(self, name: str) -> bool:
+        return name in self._index
+
     def entry(self, name: str) -> TensorEntry:
-        for e in self.entries:
-            if e.name == name:
-                return e
-        raise ValueError(f"{self.path}: tensor {name!r} is missing")
+        e = self._index.get(name)
+        if e is None:
+            raise ValueError(f"{self.path}: tensor {name!r} is missing")
+        return e
 
     def raw(self, name: str) -> memoryview:
         """The tensor's bytes as stored."""
