@@ -52,7 +52,7 @@ Bytes build(const std::string& json, const Bytes& data, const Preamble& p = {}) 
   std::memcpy(b.data() + kPreambleSize, json.data(), json.size());
   put_le(b, 40, crc32(b.data() + kPreambleSize, json.size()), 4);
   put_le(b, 44, crc32(b.data(), 44), 4);
-  std::memcpy(b.data() + data_offset, data.data(), data.size());
+  if (!data.empty()) std::memcpy(b.data() + data_offset, data.data(), data.size());
   return b;
 }
 
