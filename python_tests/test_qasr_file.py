@@ -292,10 +292,18 @@ def test_writer_rejects_bad_input(tmp_path):
     for bad in [{"model": {}}, {}, {"model": {"family": "t"}, "tensors": []},
                 {"model": {"family": "t", "x": float("nan")}}, {"model": {"family": "t", "n": 2**70}},
                 {"model": {"family": "t", "deep": json.loads("[" * 70 + "]" * 70)}},
+                {"model": {"family": "t"}, "provenance": {"deep": json.loads("[" * 63 + "]" * 63)}},
                 {"model": {"family": "t"}, "frontend": [1]}, {"model": {"family": "t", 1: 2, "1": 3}}]:
         with pytest.raises(ValueError):
             predict_file_size(bad, [])
     assert not list(tmp_path.iterdir())
+
+
+def test_header_limits_match_the_cpp_reader(tmp_path):
+    """The deepest header the writer accepts is one the C++ reader reads."""
+    w = QasrWriter(model={"family": "t"}, provenance={"deep": json.loads("[" * 62 + "]" * 62)})
+    w.write(tmp_path / "deep.qasr")
+    both_readers(tmp_path / "deep.qasr")
 
 
 def test_write_is_atomic_on_failure(tmp_path):

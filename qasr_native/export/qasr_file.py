@@ -112,17 +112,17 @@ class TensorSpec:
 
 
 def _check_name(name: str) -> None:
-    if not isinstance(name, str) or not name or "\0" in name or len(name.encode("utf-8")) > MAX_NAME_BYTES:
+    try:
+        ok = isinstance(name, str) and name and "\0" not in name and len(name.encode("utf-8")) <= MAX_NAME_BYTES
+    except UnicodeEncodeError:  # lone surrogates
+        ok = False
+    if not ok:
         raise ValueError(f"tensor name {name!r} is invalid (1 .. {MAX_NAME_BYTES} bytes of UTF-8, no NUL)")
 
 
 def _check_spec(spec: TensorSpec) -> int:
     """Validates a spec as the reader will; returns its nbytes."""
     _check_name(spec.name)
-    try:
-        spec.name.encode("utf-8")
-    except UnicodeEncodeError as e:
-        raise ValueError(f"tensor name {spec.name!r} is not valid Unicode: {e}") from None
     if len(spec.shape) > MAX_DIMS:
         raise ValueError(f"tensor {spec.name!r}: shape {spec.shape} has more than {MAX_DIMS} dimensions")
     lo = 1 if spec.packed else 0
@@ -196,10 +196,11 @@ def _tool_version() -> str:
     return f"qasr_native {__version__}"
 
 
-def _json_limits(obj: Any, what: str) -> int:
-    """Checks what the C++ JSON reader bounds (depth, value count, int64 integers); returns the value count."""
+def _json_limits(obj: Any, what: str, depth: int = 0) -> int:
+    """Checks what the C++ JSON reader bounds (depth, value count, int64 integers) for ``obj``
+    nested ``depth`` levels deep; returns its value count."""
     count = 0
-    stack = [(obj, 0)]
+    stack = [(obj, depth)]
     while stack:
         v, depth = stack.pop()
         count += 1
@@ -335,7 +336,7 @@ class SizeModel:
         self._prefix = (_dumps(sections)[:-1] + ',"provenance":').encode("utf-8")
         self._fill_predicted = "predicted_size" not in self._provenance
         # +1 root is counted in sections; +1 the table array.
-        self._values = _json_limits(sections, "header") + _json_limits(self._provenance, "header provenance") + 3
+        self._values = _json_limits(sections, "header") + _json_limits(self._provenance, "header provenance", 1) + 3
 
     def _provenance_text(self, size: int) -> bytes:
         prov = dict(self._provenance)
