@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "bindings/bindings.h"
+#include "bindings/packed_owner.h"
 #include "common/cpu_features.h"
 #include "common/error.h"
 #include "common/thread_pool.h"
@@ -24,12 +25,6 @@ namespace {
 using F32Array = py::array_t<float, py::array::c_style | py::array::forcecast>;
 using U8Array = py::array_t<uint8_t, py::array::c_style | py::array::forcecast>;
 using U16Array = py::array_t<uint16_t, py::array::c_style | py::array::forcecast>;
-
-// A packed matrix owned by Python: aligned bytes plus their layout.
-struct OwnedPacked {
-  AlignedBytes bytes;
-  PackedMatrix view;
-};
 
 std::shared_ptr<OwnedPacked> make_owned(AlignedBytes bytes, const PackedLayout& layout) {
   auto o = std::make_shared<OwnedPacked>();

@@ -23,6 +23,8 @@ class Json {
   bool is_null() const { return type_ == Type::Null; }
   bool is_object() const { return type_ == Type::Object; }
   bool is_array() const { return type_ == Type::Array; }
+  // A number written as an integer literal that fits int64 (as_int is exact).
+  bool is_int_literal() const { return type_ == Type::Number && is_int_; }
   const std::string& path() const { return path_; }
 
   // Typed access; each throws InvalidInput naming path() on a type mismatch
@@ -54,9 +56,15 @@ class Json {
 
  private:
   friend class JsonParser;
+  [[noreturn]] void type_error(const char* expected) const;
+
   Type type_ = Type::Null;
   bool bool_ = false;
   double number_ = 0.0;
+  // Integer literals that fit int64 are also kept exactly (a double holds
+  // integers exactly only up to 2^53).
+  bool is_int_ = false;
+  int64_t int_ = 0;
   std::string string_;
   std::vector<Json> array_;
   std::map<std::string, Json> object_;

@@ -15,10 +15,18 @@
 
 namespace qasr {
 
+// Format version this reader implements (docs/format.md 1.2): it reads
+// every minor version of its major version.
+constexpr uint16_t kFormatMajor = 1;
+constexpr uint16_t kFormatMinor = 0;
+constexpr size_t kPreambleSize = 48;
+
 // Plain (unpacked) element types of non-matrix tensors.
 enum class DType { F32, F16, I32, U8 };
 const char* dtype_name(DType t);
 size_t dtype_size(DType t);
+// Parses "f32" / "f16" / "i32" / "u8"; throws InvalidInput otherwise.
+DType parse_dtype(const std::string& name);
 
 struct TensorInfo {
   std::string name;
@@ -27,6 +35,7 @@ struct TensorInfo {
   DType dtype = DType::F32;    // when !packed
   PackedLayout layout;         // when packed; shape == {N, K}
   size_t offset = 0;           // from the start of the file, 64-byte aligned
+                               // (the JSON table stores it relative to data_offset)
   size_t nbytes = 0;
   uint32_t crc32 = 0;
   const uint8_t* data = nullptr;  // points into the mapping
@@ -49,7 +58,10 @@ class QasrFile {
   QasrFile(const QasrFile&) = delete;
   QasrFile& operator=(const QasrFile&) = delete;
 
-  uint32_t version() const { return version_; }
+  uint32_t version() const { return version_; }  // major
+  uint32_t version_minor() const { return version_minor_; }
+  uint32_t flags() const { return flags_; }
+  size_t data_offset() const { return data_offset_; }
   const Json& header() const { return header_; }
   const std::string& header_text() const { return header_text_; }
   size_t file_size() const { return size_; }
@@ -64,16 +76,23 @@ class QasrFile {
   const float* f32(const std::string& name, const std::vector<int64_t>& shape) const;
   // Packed matrix [N, K] in any packed format.
   PackedMatrix matrix(const std::string& name, int64_t N, int64_t K) const;
+  // Packed matrix of whatever shape the file says.
+  PackedMatrix matrix(const std::string& name) const;
 
  private:
   QasrFile() = default;
+  // Runs validate() and prefixes its errors with source().
   void parse_and_validate(const OpenOptions& opts);
+  void validate(const OpenOptions& opts);
 
   const uint8_t* base_ = nullptr;
   size_t size_ = 0;
   bool mapped_ = false;
   void* owned_ = nullptr;  // aligned copy for from_bytes
   uint32_t version_ = 0;
+  uint32_t version_minor_ = 0;
+  uint32_t flags_ = 0;
+  size_t data_offset_ = 0;
   std::string source_;
   std::string header_text_;
   Json header_;

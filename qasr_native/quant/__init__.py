@@ -5,7 +5,7 @@ core and exact integer sums; personalization, quantization-aware training
 and the tests are built on it.
 """
 
-from .formats import BLOCK, PANEL, FORMATS, Layout, layout
+from .formats import BLOCK, PANEL, FORMATS, Layout, layout, matrix_nbytes
 from .mirror import (
     QuantizedWeight,
     default_scales,
@@ -25,6 +25,7 @@ __all__ = [
     "FORMATS",
     "Layout",
     "layout",
+    "matrix_nbytes",
     "QuantizedWeight",
     "default_scales",
     "dequantize",

@@ -83,3 +83,12 @@ def layout(format: str, N: int, K: int, group: int = 0) -> Layout:
         total = zeros_offset + zeros_bytes
     return Layout(format, N, K, group, P, nb, G, block_bytes, 0, codes_bytes, scales_offset,
                   scales_bytes, zeros_offset, zeros_bytes, total)
+
+
+def matrix_nbytes(format: str, N: int, K: int, group: int = 0) -> int:
+    """Bytes of a packed W[N, K] (``layout(...).total_bytes``) without packing anything.
+
+    This is what a packed matrix costs in a .qasr file before alignment; the
+    bit allocator calls it for every (layer, format) candidate.
+    """
+    return layout(format, N, K, group).total_bytes
