@@ -35,6 +35,7 @@ from qasr_native.models import ct2 as ct2fmt  # noqa: E402
 from qasr_native.models.whisper import (  # noqa: E402
     BUILTIN_WHISPER,
     builtin_whisper_dir,
+    ct2_greedy_max_new_tokens,
     ct2_whisper_model,
     load_whisper,
     transcribe_whisper,
@@ -264,6 +265,27 @@ _SYN = [pytest.param(i, id=clips.SYNTHETIC[i][0]) for i in SYN_FAST] + [
 @pytest.mark.parametrize("index", _SYN)
 def test_greedy_tokens_match_ctranslate2_synthetic(bundle, ct2_model, index):
     _assert_same_tokens(bundle, ct2_model, _clip_audio("syn", index), f"espeak {clips.SYNTHETIC[index][0]}")
+
+
+@needs_builtin
+@needs_ct2
+def test_decode_length_cap_matches_ctranslate2(bundle, ct2_model):
+    """A clip that makes the decoder run on: both stop after the same number
+    of tokens (CTranslate2: min(max_length // 2, max_length - 1) for a
+    2-token prompt). With max_length=448 both give 224 tokens on such clips
+    (checked by hand, too slow for the suite); here max_length=24 -> 12."""
+    import ctranslate2
+
+    audio = clips.synthetic_clip("en-us", " ".join(["one two three"] * 8))
+    if audio is None:
+        pytest.skip("espeak-ng and sox are needed for synthetic clips")
+    feats = _features(bundle, audio)
+    cap = ct2_greedy_max_new_tokens(24, 2)
+    assert cap == 12 and ct2_greedy_max_new_tokens() == 224
+    ours = transcribe_whisper(bundle, audio, features=feats, max_new_tokens=cap)
+    sv = ctranslate2.StorageView.from_array(np.ascontiguousarray(feats[None]))
+    theirs = list(ct2_model.generate(sv, [ours.prompt], beam_size=1, max_length=24)[0].sequences_ids[0])
+    assert ours.tokens == theirs and len(theirs) == cap
 
 
 @needs_builtin

@@ -17,10 +17,7 @@ from pathlib import Path
 def run(args) -> int:
     from ..models.whisper import load_whisper, save_whisper, whisper_quantizable_layers
 
-    *sources, dst = args.paths
-    if not sources:
-        raise ValueError("give a source and a destination: qasr import-whisper SRC [SRC ...] DST")
-    out = Path(dst)
+    sources, out = list(args.sources), Path(args.dst)
     if out.exists() and not out.is_dir():
         raise ValueError(f"destination {out} exists and is not a directory")
     if out.is_dir() and any(out.iterdir()) and not args.force:
@@ -67,8 +64,9 @@ def register(sub) -> None:
         help="import Whisper (HF or CTranslate2 directory, or builtin-whisper) into a transformers directory",
         description=__doc__,
     )
-    p.add_argument("paths", nargs="+", metavar="SRC ... DST",
-                   help="source directory (or the directories of a split model.bin, or builtin-whisper), then DST")
+    p.add_argument("sources", nargs="+", metavar="SRC",
+                   help="Whisper directory, builtin-whisper, or the directories of a split model.bin")
+    p.add_argument("dst", metavar="DST", help="output directory (transformers layout)")
     p.add_argument("--force", action="store_true", help="write into a non-empty destination")
     p.add_argument("--no-verify", action="store_true", help="skip reloading DST to check it")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
