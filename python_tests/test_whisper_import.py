@@ -323,6 +323,20 @@ def test_exported_hf_directory_loads_identically(bundle, exported):
 
 
 @needs_builtin
+def test_hf_directory_without_generation_config(bundle, exported, tmp_path):
+    """Older/hand-made HF directories: decoding fields come from config.json
+    and the tokenizer."""
+    d = tmp_path / "no_gen"
+    shutil.copytree(exported, d)
+    (d / "generation_config.json").unlink()
+    b = load_whisper(d)
+    gc, ref = b.generation_config, bundle.generation_config
+    assert b.prompt_ids() == bundle.prompt_ids() == [50257, 50362]
+    assert gc.suppress_tokens == ref.suppress_tokens and gc.begin_suppress_tokens == ref.begin_suppress_tokens
+    assert gc.eos_token_id == ref.eos_token_id and gc.is_multilingual is False
+
+
+@needs_builtin
 @needs_ct2
 def test_ctranslate2_converter_reproduces_model_bin(builtin_dir, exported, tmp_path):
     """CT2 -> (ours) transformers -> CT2 (their converter) == the original."""

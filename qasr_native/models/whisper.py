@@ -221,6 +221,34 @@ def _has_feature_extractor(path: Path) -> bool:
         return False
 
 
+def _complete_generation_config(model, tokenizer) -> None:
+    """Fills the Whisper decoding fields an older or hand-made HF directory
+    may lack (no generation_config.json): the no-timestamps token, whether
+    the model is multilingual, language/task ids, suppress lists."""
+    gc, cfg = model.generation_config, model.config
+    vocab = tokenizer.get_vocab()
+    if getattr(gc, "no_timestamps_token_id", None) is None:
+        if "<|notimestamps|>" not in vocab:
+            raise ValueError("the tokenizer has no <|notimestamps|> token; is this a Whisper tokenizer?")
+        gc.no_timestamps_token_id = vocab["<|notimestamps|>"]
+    if getattr(gc, "decoder_start_token_id", None) is None:
+        gc.decoder_start_token_id = cfg.decoder_start_token_id
+    for key in ("eos_token_id", "pad_token_id"):
+        if getattr(gc, key, None) is None:
+            setattr(gc, key, getattr(cfg, key, None))
+    if getattr(gc, "is_multilingual", None) is None:
+        gc.is_multilingual = cfg.vocab_size >= 51865
+    if gc.is_multilingual:
+        sot, translate = vocab.get("<|startoftranscript|>"), vocab.get("<|translate|>")
+        if getattr(gc, "lang_to_id", None) is None and sot is not None and translate is not None:
+            gc.lang_to_id = {t: i for t, i in vocab.items() if sot < i < translate and _LANG_RE.match(t)}
+        if getattr(gc, "task_to_id", None) is None and translate is not None:
+            gc.task_to_id = {"transcribe": vocab["<|transcribe|>"], "translate": translate}
+    for key in ("suppress_tokens", "begin_suppress_tokens"):
+        if getattr(gc, key, None) is None and getattr(cfg, key, None) is not None:
+            setattr(gc, key, list(getattr(cfg, key)))
+
+
 def _load_hf(d: Path, attn_implementation: str) -> WhisperBundle:
     import torch
     from transformers import GenerationConfig, WhisperForConditionalGeneration, WhisperProcessor
@@ -249,6 +277,7 @@ def _load_hf(d: Path, attn_implementation: str) -> WhisperBundle:
     processor = WhisperProcessor.from_pretrained(d, local_files_only=True)
     if (d / "generation_config.json").is_file():
         model.generation_config = GenerationConfig.from_pretrained(d, local_files_only=True)
+    _complete_generation_config(model, processor.tokenizer)
     info: Dict[str, Any] = {}
     prov = d / "qasr_import.json"
     if prov.is_file():
@@ -490,7 +519,10 @@ def _find_in(paths: Sequence[Path], names: Sequence[str]) -> Optional[Path]:
 
 def _ct2_tokenizer(tok_dir: Path, vocab: List[str], vocab_file: Path, n_vocab: int):
     from tokenizers import AddedToken, Tokenizer
-    from transformers import WhisperTokenizer
+
+    # The tokenizers-backed class: WhisperTokenizerFast in transformers 4,
+    # an alias of WhisperTokenizer in transformers 5.
+    from transformers import WhisperTokenizerFast
 
     tok_path = tok_dir / "tokenizer.json"
     if not tok_path.is_file():
@@ -521,7 +553,7 @@ def _ct2_tokenizer(tok_dir: Path, vocab: List[str], vocab_file: Path, n_vocab: i
         tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in extra])
     added = tok.get_added_tokens_decoder()
     specials = [t.content for _, t in sorted(added.items()) if t.special and t.content != "<|endoftext|>"]
-    return WhisperTokenizer(
+    return WhisperTokenizerFast(
         tokenizer_object=tok,
         unk_token="<|endoftext|>",
         bos_token="<|endoftext|>",
@@ -569,7 +601,7 @@ def ct2_whisper_model(m: Ct2Model, *, attn_implementation: str = "sdpa") -> "Whi
     return _build_model(_ct2_state_dict(m, dims), dims, attn_implementation, ids)
 
 
-def _build_model(state: Dict[str, np.ndarray], dims: _Dims, attn_implementation: str, ids: Dict[str, int]):
+def _build_model(state: Dict[str, np.ndarray], dims: _Dims, attn_implementation: str, ids: Dict[str, Any]):
     import torch
     from transformers import WhisperConfig, WhisperForConditionalGeneration
 
@@ -652,7 +684,11 @@ def _load_ct2(paths: List[Path], attn_implementation: str) -> WhisperBundle:
     lang_to_id = {t: i for t, i in index.items() if sot < i < translate and _LANG_RE.match(t)}
     alignment_heads = ct2_config.get("alignment_heads")
 
-    ids = dict(pad_token_id=eot, bos_token_id=eot, eos_token_id=eot, decoder_start_token_id=sot)
+    # The suppress lists also go into config.json (as in OpenAI's HF
+    # exports), for loaders that ignore generation_config.json.
+    ids = dict(pad_token_id=eot, bos_token_id=eot, eos_token_id=eot, decoder_start_token_id=sot,
+               suppress_tokens=list(ct2_config["suppress_ids"]),
+               begin_suppress_tokens=list(ct2_config["suppress_ids_begin"]))
     model = _build_model(state, dims, attn_implementation, ids)
     gen: Dict[str, Any] = dict(
         decoder_start_token_id=sot,
