@@ -180,6 +180,7 @@ TEST(Fbank, ShiftLongerThanFrameSkipsSamples) {
   FbankOptions o;
   o.frame_length_ms = 10;  // 160 samples
   o.frame_shift_ms = 25;   // 400 samples
+  o.num_bins = 40;         // 80 would not fit a 256-point FFT
   const auto x = noise(5000, 0.3f, 8);
   const auto whole = compute_fbank(o, x.data(), x.size());
   ASSERT_EQ(whole.size(), static_cast<size_t>(o.num_frames(5000) * o.dim()));
@@ -246,6 +247,7 @@ TEST(Fbank, RejectsBadOptions) {
   bad([](FbankOptions& o) { o.window = "kaiser"; });
   bad([](FbankOptions& o) { o.preemph = 1.5f; });
   bad([](FbankOptions& o) { o.input_scale = 0; });
+  bad([](FbankOptions& o) { o.num_bins = 128; });  // the lowest filters would cover no FFT bin (as Kaldi says)
   FbankStream s{FbankOptions()};
   EXPECT_THROW(s.accept(nullptr, -1), InvalidInput);
 }

@@ -34,19 +34,15 @@ TEST(Fft, ComplexMatchesDirectDft) {
   std::mt19937 rng(1);
   std::normal_distribution<float> d(0.0f, 1.0f);
   for (int n : kSizes) {
-    std::vector<std::complex<float>> x(n), y(n);
-    std::vector<std::complex<double>> xd(n);
-    for (int i = 0; i < n; ++i) {
-      x[i] = {d(rng), d(rng)};
-      xd[i] = {x[i].real(), x[i].imag()};
-    }
+    std::vector<std::complex<double>> x(n), y(n);
+    for (int i = 0; i < n; ++i) x[i] = {d(rng), d(rng)};
     ComplexFft fft(n);
     fft.forward(x.data(), y.data());
-    const auto ref = dft(xd);
+    const auto ref = dft(x);
     double err = 0.0;
-    for (int k = 0; k < n; ++k) err = std::max(err, std::abs(std::complex<double>(y[k].real(), y[k].imag()) - ref[k]));
-    // Float rounding grows like sqrt(n) log(n) times the unit roundoff.
-    EXPECT_LT(err, 2e-6 * std::sqrt(static_cast<double>(n)) * (1 + std::log2(n)) * 4) << "n=" << n;
+    for (int k = 0; k < n; ++k) err = std::max(err, std::abs(y[k] - ref[k]));
+    // Double rounding grows like sqrt(n) log(n) times the unit roundoff.
+    EXPECT_LT(err, 1e-15 * std::sqrt(static_cast<double>(n)) * (1 + std::log2(n)) * 8) << "n=" << n;
   }
 }
 
@@ -69,7 +65,10 @@ TEST(Fft, RealMatchesDirectDft) {
     for (int k = 0; k < fft.num_bins(); ++k) {
       err = std::max(err, std::abs(std::complex<double>(y[2 * k], y[2 * k + 1]) - ref[k]));
     }
-    EXPECT_LT(err, 2e-6 * std::sqrt(static_cast<double>(n)) * (1 + std::log2(n)) * 4) << "n=" << n;
+    // Outputs are rounded to float: relative to each bin's own magnitude.
+    double scale = 0.0;
+    for (int k = 0; k < fft.num_bins(); ++k) scale = std::max(scale, std::abs(ref[k]));
+    EXPECT_LT(err, 1.2e-7 * scale + 1e-12) << "n=" << n;
   }
 }
 
@@ -81,8 +80,11 @@ TEST(Fft, PureToneLandsInItsBin) {
   fft.forward(x.data(), y.data());
   for (int k = 0; k <= n / 2; ++k) {
     const double mag = std::hypot(y[2 * k], y[2 * k + 1]);
-    if (k == 37) EXPECT_NEAR(mag, n / 2.0, 1e-3);
-    else EXPECT_LT(mag, 1e-3) << k;
+    if (k == 37) {
+      EXPECT_NEAR(mag, n / 2.0, 1e-3);
+    } else {
+      EXPECT_LT(mag, 1e-5) << k;  // leakage is input rounding only: no float FFT noise floor
+    }
   }
 }
 

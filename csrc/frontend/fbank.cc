@@ -125,9 +125,14 @@ MelBanks make_mel_banks(const FbankOptions& o) {
         w.back() = weight;
       }
     }
-    // A filter narrower than one FFT bin is empty; its output is the floor,
-    // as in Kaldi (which only warns about it).
-    banks.first[b] = first < 0 ? 0 : first;
+    // A filter narrower than one FFT bin would be constant silence; Kaldi
+    // and kaldi-native-fbank refuse such options, and so do we.
+    if (first < 0) {
+      invalid("fbank options: mel bin " + std::to_string(b) + " of " + std::to_string(o.num_bins) +
+              " covers no FFT bin (num_bins too large for a " + std::to_string(padded) + "-point FFT over " +
+              std::to_string(o.low_freq) + ".." + std::to_string(high) + " Hz)");
+    }
+    banks.first[b] = first;
     banks.weights[b] = std::move(w);
   }
   return banks;
@@ -173,8 +178,8 @@ void FbankComputer::compute(const float* frame, float* out) {
   fft_.forward(x, spec_.data());
   const int nb = fft_.num_bins();
   for (int k = 0; k < nb; ++k) {
-    const float re = spec_[2 * k], im = spec_[2 * k + 1];
-    const float p = re * re + im * im;
+    const double re = spec_[2 * k], im = spec_[2 * k + 1];
+    const float p = static_cast<float>(re * re + im * im);
     power_[k] = opts_.use_power ? p : std::sqrt(p);
   }
 

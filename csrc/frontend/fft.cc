@@ -7,7 +7,7 @@
 namespace qasr {
 namespace {
 
-using cpx = std::complex<float>;
+using cpx = std::complex<double>;
 
 // Plain complex product: std::complex's operator* checks for NaN and may
 // call a slow library routine; our inputs are finite.
@@ -20,7 +20,7 @@ std::vector<cpx> twiddles(int n, int count) {
   const double pi = 3.14159265358979323846;
   for (int k = 0; k < count; ++k) {
     const double a = -2.0 * pi * static_cast<double>(k) / static_cast<double>(n);
-    tw[k] = cpx(static_cast<float>(std::cos(a)), static_cast<float>(std::sin(a)));
+    tw[k] = cpx(std::cos(a), std::sin(a));
   }
   return tw;
 }
@@ -128,11 +128,11 @@ RealFft::RealFft(int n) : n_(n), cfft_(n >= 2 && n % 2 == 0 ? n / 2 : std::max(n
 
 void RealFft::forward(const float* in, float* out) {
   if (n_ % 2 != 0) {
-    for (int i = 0; i < n_; ++i) zin_[i] = cpx(in[i], 0.0f);
+    for (int i = 0; i < n_; ++i) zin_[i] = cpx(in[i], 0.0);
     cfft_.forward(zin_.data(), zout_.data());
     for (int k = 0; k < num_bins(); ++k) {
-      out[2 * k] = zout_[k].real();
-      out[2 * k + 1] = zout_[k].imag();
+      out[2 * k] = static_cast<float>(zout_[k].real());
+      out[2 * k + 1] = static_cast<float>(zout_[k].imag());
     }
     return;
   }
@@ -142,19 +142,19 @@ void RealFft::forward(const float* in, float* out) {
   for (int i = 0; i < h; ++i) zin_[i] = cpx(in[2 * i], in[2 * i + 1]);
   cfft_.forward(zin_.data(), zout_.data());
   const cpx z0 = zout_[0];
-  out[0] = z0.real() + z0.imag();
+  out[0] = static_cast<float>(z0.real() + z0.imag());
   out[1] = 0.0f;
-  out[2 * h] = z0.real() - z0.imag();
+  out[2 * h] = static_cast<float>(z0.real() - z0.imag());
   out[2 * h + 1] = 0.0f;
   for (int k = 1; k < h; ++k) {
     const cpx a = zout_[k];
     const cpx b = std::conj(zout_[h - k]);
-    const cpx e = 0.5f * (a + b);
-    const cpx d = 0.5f * (a - b);
+    const cpx e = 0.5 * (a + b);
+    const cpx d = 0.5 * (a - b);
     const cpx o(d.imag(), -d.real());  // (a - b) / (2i)
     const cpx x = e + mul(split_tw_[k], o);
-    out[2 * k] = x.real();
-    out[2 * k + 1] = x.imag();
+    out[2 * k] = static_cast<float>(x.real());
+    out[2 * k + 1] = static_cast<float>(x.imag());
   }
 }
 
