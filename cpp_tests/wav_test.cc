@@ -253,6 +253,8 @@ TEST(Wav, MalformedFilesGiveClearErrors) {
   f[8 + 12] = 7;  // block_align
   expect(riff({f, chunk("data", d)}), "block_align");
   expect(riff({fmt_chunk({}), fmt_chunk({}), chunk("data", d)}), "more than one");
+  expect(riff({chunk("LIST", {1, 2}, 0xFFFFFFF0u), fmt_chunk({}), chunk("data", d)}),
+         "chunk 'LIST' at byte 12 claims 4294967280 bytes, past the end");
 }
 
 TEST(Wav, EveryTruncationIsHandled) {

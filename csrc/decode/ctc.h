@@ -21,6 +21,9 @@
 // (its score is then not a log-probability). -inf is allowed (probability
 // 0); NaN and +inf are rejected with InvalidInput.
 //
+// State grows with the utterance (the hypotheses' tokens): reset() at
+// endpoints keeps endless streams bounded.
+//
 // Frame indices count encoder frames since construction or reset(); a
 // token's frame is where its best path first emits it (for greedy: the first
 // frame of the token's run). Multiply by the model's frame shift (e.g.

@@ -200,6 +200,7 @@ Audio parse(Source& src, const std::string& name) {
   bool have_fmt = false, have_data = false;
   uint64_t data_offset = 0, data_size = 0;
   uint64_t pos = 12;
+  std::string cut;  // a chunk that runs past the end of the file, if any
   while (pos + 8 <= size) {
     uint8_t ch[8];
     src.read(pos, 8, ch);
@@ -229,11 +230,15 @@ Audio parse(Source& src, const std::string& name) {
       if (have_fmt) break;  // everything needed; the size may not be trustworthy for seeking on
     }
     const uint64_t next = body + static_cast<uint64_t>(csize) + (csize & 1u);
-    if (next > size) break;  // a truncated trailing chunk that is not needed
+    if (next > size) {
+      cut = " (chunk '" + fourcc(ch) + "' at byte " + std::to_string(pos) + " claims " + std::to_string(csize) +
+            " bytes, past the end of the file)";
+      break;
+    }
     pos = next;
   }
-  if (!have_fmt) invalid(name + ": no 'fmt ' chunk (not a valid WAV file, or truncated header)");
-  if (!have_data) invalid(name + ": no 'data' chunk (no audio, or the file is truncated)");
+  if (!have_fmt) invalid(name + ": no 'fmt ' chunk (not a valid WAV file, or truncated header)" + cut);
+  if (!have_data) invalid(name + ": no 'data' chunk (no audio, or the file is truncated)" + cut);
 
   audio.sample_rate = static_cast<int>(fmt.sample_rate);
   audio.channels = fmt.channels;
