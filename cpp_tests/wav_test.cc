@@ -197,7 +197,16 @@ TEST(Wav, DataSizeLargerThanFileIsClampedWithAWarning) {
 TEST(Wav, EmptyDataIsValidAndEmpty) {
   const Audio a = parse(riff({fmt_chunk({}), chunk("data", {})}));
   EXPECT_TRUE(a.samples.empty());
+  EXPECT_TRUE(a.warnings.empty());
   EXPECT_EQ(a.sample_rate, 16000);
+  // Declared empty with bytes after it: still empty, but said so.
+  Bytes d(64, 1);
+  Bytes file = riff({fmt_chunk({}), chunk("data", {})});
+  file.insert(file.end(), d.begin(), d.end());
+  const Audio b = parse(file);
+  EXPECT_TRUE(b.samples.empty());
+  ASSERT_EQ(b.warnings.size(), 1u);
+  EXPECT_NE(b.warnings[0].find("declares 0 bytes"), std::string::npos);
 }
 
 TEST(Wav, MalformedFilesGiveClearErrors) {

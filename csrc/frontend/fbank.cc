@@ -40,6 +40,11 @@ std::vector<float> make_window(const FbankOptions& o) {
 
 bool finite_positive(float x) { return std::isfinite(x) && x > 0.0f; }
 
+const FbankOptions& validated(const FbankOptions& o) {
+  o.validate();
+  return o;
+}
+
 }  // namespace
 
 int64_t FbankOptions::frame_length() const {
@@ -139,7 +144,7 @@ MelBanks make_mel_banks(const FbankOptions& o) {
 }
 
 FbankComputer::FbankComputer(const FbankOptions& opts)
-    : opts_((opts.validate(), opts)), window_(make_window(opts)), banks_(make_mel_banks(opts)),
+    : opts_(validated(opts)), window_(make_window(opts)), banks_(make_mel_banks(opts)),
       fft_(static_cast<int>(opts.fft_size())) {
   buf_.assign(opts_.fft_size(), 0.0f);
   spec_.assign(2 * fft_.num_bins(), 0.0f);

@@ -227,6 +227,11 @@ Audio parse(Source& src, const std::string& name) {
                                  "set the size); reading the bytes present");
         data_size = remain;
       }
+      if (csize == 0 && remain >= 8) {
+        audio.warnings.push_back(name + ": 'data' chunk declares 0 bytes but " + std::to_string(remain) +
+                                 " bytes follow it; reading no samples (a streaming writer may have left the "
+                                 "size unset)");
+      }
       if (have_fmt) break;  // everything needed; the size may not be trustworthy for seeking on
     }
     const uint64_t next = body + static_cast<uint64_t>(csize) + (csize & 1u);

@@ -18,7 +18,9 @@
 //  * a "data" chunk that claims more bytes than the file holds (a truncated
 //    file, or a streaming writer that never patched the size) is clamped to
 //    the bytes present, rounded down to whole sample frames;
-//  * a partial sample frame at the end of "data" is dropped.
+//  * a partial sample frame at the end of "data" is dropped;
+//  * a "data" chunk declaring 0 bytes is read as empty even if bytes follow
+//    (they may be other chunks; guessing would risk reading garbage).
 // Rejected with InvalidInput naming the file and the problem: files that are
 // empty or shorter than a header, not RIFF/WAVE, RIFX/RF64, a missing or
 // malformed "fmt " chunk, no "data" chunk, compressed formats (A-law, mu-law,
