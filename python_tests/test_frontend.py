@@ -127,13 +127,20 @@ def test_fbank_more_options_match(kw):
 
 
 def test_fbank_on_real_speech_matches(tmp_path):
-    """Synthetic speech from espeak-ng (22.05 kHz), resampled to 16 kHz."""
-    samples, rate = _core.read_wav(str(espeak(tmp_path)))
+    """Synthetic speech from espeak-ng (22.05 kHz), resampled to 16 kHz.
+    Speech has bins far below the frame's strongest (below ~60 Hz, where
+    espeak puts nothing, and above the resampler's 7.36 kHz pass band);
+    there float rounding differs as in the pure-tone test."""
+    path = espeak(tmp_path, "personalized low bit speech recognition runs on small devices. "
+                            "it is fast and accurate.")
+    samples, rate = _core.read_wav(str(path))
     x = _core.resample(samples, rate, 16000)
     ours, ref = _core.fbank(x), knf_fbank(x)
-    assert ours.shape == ref.shape and len(ours) > 100
-    # Silent stretches between words hit the floor in both.
-    assert np.abs(ours - ref).max() <= 1e-3
+    assert ours.shape == ref.shape and len(ours) > 300
+    below_db = 10 / np.log(10) * (ref.max(axis=1, keepdims=True) - ref)
+    diff = np.abs(ours - ref)
+    assert diff[below_db < 80].max() <= 1e-3
+    assert diff.max() <= 1e-2
 
 
 def test_silence_gives_the_energy_floor():
