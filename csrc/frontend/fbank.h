@@ -30,6 +30,13 @@
 // mel scale 1127 ln(1 + f/700) over FFT bins 0..N/2-1, log(max(e, epsilon))
 // with epsilon = FLT_EPSILON (so silence gives log(FLT_EPSILON) ~ -15.94).
 // With use_energy, the log energy is column 0 (Kaldi's htk_compat = false).
+//
+// Agreement with kaldi-native-fbank (python_tests/test_frontend.py): log-mel
+// within ~1e-4 on speech, noise, tiny and clipped signals, bit-equal on
+// silence. Bins 80+ dB below their frame's strongest bin (a pure tone's far
+// bins, the band above a resampler's cut-off) sit in float rounding noise of
+// the time-domain steps, which Kaldi also computes in float, and differ
+// more (up to ~0.6 for a pure tone; ~2e-3 in speech).
 #pragma once
 
 #include <cstdint>
