@@ -3,7 +3,7 @@
 written by the Python writer (every dtype and packed format, odd shapes,
 unicode names, an empty table) and JSON documents for the parser alone.
 
-Usage: make_fuzz_corpus.py OUT_DIR   (writes OUT_DIR/qasr_file and OUT_DIR/json)
+Usage: make_fuzz_corpus.py OUT_DIR   (writes OUT_DIR/qasr_file, OUT_DIR/json and OUT_DIR/wav)
 
 The writer is pure Python, so this runs without the compiled core: the
 package is imported without executing qasr_native/__init__.py (which loads
@@ -78,6 +78,30 @@ def json_seeds(out: Path) -> int:
     return len(texts)
 
 
+def wav_seeds(out: Path) -> int:
+    """Valid WAV files of every encoding the reader accepts (written with the
+    standard library's wave module and by hand for float and extensible)."""
+    import struct
+    import wave
+
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(1)
+    n = 0
+    for width, channels, rate in [(1, 1, 8000), (2, 1, 16000), (2, 2, 44100), (3, 1, 22050), (4, 2, 48000)]:
+        frames = rng.integers(0, 256, size=64 * width * channels, dtype=np.uint8).tobytes()
+        with wave.open(str(out / f"pcm{width * 8}_{channels}ch.wav"), "wb") as w:
+            w.setnchannels(channels)
+            w.setsampwidth(width)
+            w.setframerate(rate)
+            w.writeframes(frames)
+        n += 1
+    data = rng.standard_normal(48).astype("<f4").tobytes()
+    fmt = struct.pack("<HHIIHH", 3, 1, 16000, 64000, 4, 32)
+    riff = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(data)) + data
+    (out / "float32.wav").write_bytes(b"RIFF" + struct.pack("<I", len(riff)) + riff)
+    return n + 1
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 2:
         print(__doc__, file=sys.stderr)
@@ -85,7 +109,8 @@ def main(argv: list[str]) -> int:
     out = Path(argv[1])
     n = qasr_seeds(out / "qasr_file")
     m = json_seeds(out / "json")
-    print(f"wrote {n} .qasr seeds and {m} JSON seeds to {out}")
+    k = wav_seeds(out / "wav")
+    print(f"wrote {n} .qasr seeds, {m} JSON seeds and {k} WAV seeds to {out}")
     return 0
 
 
