@@ -38,6 +38,7 @@ __all__ = [
     "read_wav_bytes",
     "load_audio",
     "audio_duration",
+    "trim_silence",
 ]
 
 #: The sample rate of every clip qasr_native writes or feeds to a model.
@@ -219,3 +220,24 @@ def audio_duration(path: PathLike) -> float:
     except ImportError:  # pragma: no cover
         with wave.open(str(path), "rb") as w:
             return w.getnframes() / w.getframerate()
+
+
+def trim_silence(x: np.ndarray, sample_rate: int = SAMPLE_RATE, *, threshold_db: float = -40.0,
+                 pad_seconds: float = 0.05, frame_seconds: float = 0.01) -> np.ndarray:
+    """Cut leading and trailing silence: keep from the first to the last
+    frame whose RMS is within ``threshold_db`` of the loudest frame's, plus
+    ``pad_seconds`` each side. All-silent input comes back unchanged."""
+    x = np.asarray(x)
+    frame = max(1, int(round(frame_seconds * sample_rate)))
+    n = x.shape[0] // frame
+    if n == 0:
+        return x.copy()
+    rms = np.sqrt(np.mean(x[:n * frame].astype(np.float64).reshape(n, frame) ** 2, axis=1))
+    peak = float(rms.max())
+    if peak == 0.0:
+        return x.copy()
+    loud = np.nonzero(rms >= peak * 10.0 ** (threshold_db / 20.0))[0]
+    pad = int(round(pad_seconds * sample_rate))
+    start = max(0, loud[0] * frame - pad)
+    end = min(x.shape[0], (loud[-1] + 1) * frame + pad)
+    return x[start:end].copy()
