@@ -93,14 +93,19 @@ def colored_noise(n: int, color: str, rng: np.random.Generator) -> np.ndarray:
     (pink) or 1/f^2 (brown)."""
     if color not in NOISE_COLORS:
         raise ValueError(f"unknown noise colour {color!r}")
-    w = rng.standard_normal(n)
-    if color != "white" and n > 1:
-        spec = np.fft.rfft(w)
+    if color == "white" or n <= 1:
+        w = rng.standard_normal(n)
+    else:
+        # Shape white noise in the frequency domain at a power-of-two length
+        # (fast FFT for any n) and keep the first n samples.
+        nfft = 1 << (n - 1).bit_length()
+        spec = np.fft.rfft(rng.standard_normal(nfft))
         f = np.arange(spec.shape[0], dtype=np.float64)
         f[0] = 1.0
         spec /= f ** (0.5 if color == "pink" else 1.0)
         spec[0] = 0.0
-        w = np.fft.irfft(spec, n)
+        w = np.fft.irfft(spec, nfft)[:n]
+        w -= w.mean()
     rms = float(np.sqrt(np.mean(w * w))) if n else 0.0
     return w / rms if rms > 0 else w
 

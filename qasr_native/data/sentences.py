@@ -7,7 +7,7 @@ Why a generator (and not a fixed public sentence list or a text package):
   vocabulary and the sentence templates below were written for this project
   (plain English words are facts, not anyone's text), so CI, a laptop and
   the lab all produce the same sentences, with no license question.
-- **Unlimited and broad.** About 40 templates over ~1,300 everyday words
+- **Unlimited and broad.** 40 templates over ~1,500 everyday words
   (people, names, animals, food, household objects, places, times, weather,
   money, directions, numbers, dates, clock times, playing cards, contractions,
   questions and commands) give billions of distinct sentences, so a large
