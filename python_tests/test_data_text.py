@@ -102,6 +102,8 @@ CASES = [
     ("pages 10-20", "pages ten twenty"),
     ("the 21st and 2nd and 100th", "the twenty first and second and one hundredth"),
     ("007", "zero zero seven"),
+    ("the 1990s and the '80s", "the nineteen nineties and the eighties"),
+    ("the 1900s", "the nineteen hundreds"),
     ("mp3 player", "mp three player"),
     ("#1 fan", "number one fan"),
     # money, percent, symbols

@@ -16,7 +16,10 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+try:  # the installed package, else this source tree (after scripts/dev_build.sh)
+    import qasr_native  # noqa: F401
+except ImportError:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from qasr_native.data.audio import SAMPLE_RATE, resample, trim_silence, write_wav  # noqa: E402
 from qasr_native.data.augment import peak_normalize  # noqa: E402

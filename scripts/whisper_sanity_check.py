@@ -19,7 +19,10 @@ import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+try:  # the installed package, else this source tree (after scripts/dev_build.sh)
+    import qasr_native  # noqa: F401
+except ImportError:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def main() -> int:

@@ -34,7 +34,8 @@ The rules, in order:
    - decimals digit by digit after ``point`` (``3.14`` -> ``three point one
      four``);
    - ordinals ``1st 2nd 3rd 4th ... 21st`` -> ``first second third fourth
-     ... twenty first``;
+     ... twenty first``; decades ``1990s``/``'80s`` -> ``nineteen nineties``
+     / ``eighties``;
    - clock times ``H:MM`` -> ``ten thirty``, ``ten oh five``; ``H:00`` ->
      ``ten o'clock``, or just ``ten`` when a.m./p.m. follows;
    - numbers with a leading zero (``007``) and numbers longer than 15
@@ -184,6 +185,7 @@ _NUM = r"\d{1,3}(?:,\d{3})+|\d+"
 _RE_MONEY = re.compile(r"([$£€])\s?(" + _NUM + r")(?:\.(\d{1,2}))?(?!\d)")
 _RE_TIME = re.compile(r"\b(\d{1,2}):(\d{2})\b(\s*[ap] m\b)?")
 _RE_ORDINAL = re.compile(r"\b(\d+)(st|nd|rd|th)\b")
+_RE_DECADE = re.compile(r"(?<![\d.,])'?(\d{2}|\d{4})'?s\b")
 _RE_PERCENT = re.compile(r"(" + _NUM + r"(?:\.\d+)?)\s?%")
 _RE_DECIMAL = re.compile(r"(?<![\d.])(" + _NUM + r")\.(\d+)(?![\d.]*\d)")
 _RE_NEGATIVE = re.compile(r"(?<![\w])-(?=\d)")
@@ -228,6 +230,13 @@ def _decimal(m: "re.Match") -> str:
     return f" {_cardinal_str(_plain(m.group(1)))} point {_digits(m.group(2))} "
 
 
+def _decade(m: "re.Match") -> str:
+    words = _integer_str(m.group(1)).split()
+    last = words[-1]
+    words[-1] = last[:-1] + "ies" if last.endswith("y") else last + "s"
+    return " " + " ".join(words) + " "
+
+
 def _percent(m: "re.Match") -> str:
     num = m.group(1)
     if "." in num:
@@ -270,6 +279,7 @@ def normalize_text(text: str) -> str:
         s = _RE_PERCENT.sub(_percent, s)
         s = _RE_ORDINAL.sub(lambda m: f" {ordinal_to_words(int(m.group(1)))} " if len(m.group(1)) <= 15
                             else f" {_digits(m.group(1))} {m.group(2)} ", s)
+        s = _RE_DECADE.sub(_decade, s)
         s = _RE_DECIMAL.sub(_decimal, s)
         s = _RE_INTEGER.sub(lambda m: f" {_cardinal_str(_plain(m.group(1))) if ',' in m.group(1) else _integer_str(m.group(1))} ", s)
     s = s.replace("%", " percent ")
