@@ -90,3 +90,17 @@ def test_missing_files(clips):
     (clips / "bin.jsonl").write_bytes(b"\xff\xfe\x00bad")
     with pytest.raises(ValueError, match="not UTF-8"):
         read_manifest(clips / "bin.jsonl")
+
+
+def test_read_clips(clips, tmp_path):
+    from qasr_native.data.manifest import read_clips
+
+    (clips / "notes.txt").write_text("not audio")
+    got = read_clips(clips)
+    assert [e.path for e in got] == [str((clips / "a.wav").resolve()), str((clips / "sub/b.wav").resolve())]
+    assert all(e.text == "" and e.speaker is None for e in got)
+    write_manifest(clips / "m.jsonl", [ManifestEntry(str(clips / "a.wav"), "x", "s")])
+    assert read_clips(clips / "m.jsonl")[0].speaker == "s"
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no audio files"):
+        read_clips(tmp_path / "empty")

@@ -30,7 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Union
 
-__all__ = ["ManifestEntry", "read_manifest", "write_manifest", "manifest_speakers"]
+__all__ = ["ManifestEntry", "read_manifest", "write_manifest", "manifest_speakers", "read_clips", "AUDIO_EXTENSIONS"]
+
+#: File types ``read_clips`` picks up from a folder.
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
 
 PathLike = Union[str, os.PathLike]
 
@@ -186,3 +189,16 @@ def manifest_speakers(entries: Iterable[ManifestEntry]) -> Dict[str, int]:
     for e in entries:
         counts[e.speaker or ""] = counts.get(e.speaker or "", 0) + 1
     return counts
+
+
+def read_clips(path: PathLike) -> List[ManifestEntry]:
+    """Clips from a manifest file, or from a folder of audio files (searched
+    recursively, sorted by path, transcripts empty, speaker unknown) -- for
+    commands that take unlabelled calibration clips (``--calib CLIPS/``)."""
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+        if not files:
+            raise ValueError(f"{path}: no audio files ({', '.join(AUDIO_EXTENSIONS)}) in this folder")
+        return [ManifestEntry(str(p.resolve()), "") for p in files]
+    return read_manifest(path)

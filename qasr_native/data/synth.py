@@ -145,6 +145,12 @@ def _make(job) -> tuple:
     return plan.index, x.shape[0] / SAMPLE_RATE, True
 
 
+def _file_sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def _config(plans_args: Dict[str, Any]) -> Dict[str, Any]:
     return {"format_version": FORMAT_VERSION, **plans_args}
 
@@ -183,7 +189,7 @@ def synthesize_dataset(out_dir: Union[str, Path], speakers: Sequence[Speaker], c
     config = _config({
         "speakers": [s.id for s in speakers], "clips_per_speaker": clips_per_speaker, "text_split": text_split,
         "seed": seed, "augment": augment.to_dict() if augment is not None and augment.active else None,
-        "text_file": None if text_file is None else str(Path(text_file).resolve()),
+        "text_file_sha256": None if text_file is None else _file_sha256(Path(text_file)),
         "sample_rate": SAMPLE_RATE, "espeak": espeak_version()})
     _check_config(out_dir, config)
 
