@@ -1,5 +1,6 @@
-#include "kernels/kernels.h"
+// neon kernels: placeholder until the SIMD loops land.
+#include "kernels/isa_tables.h"
 
 namespace qasr {
-const KernelSet* kernels_neon() { return nullptr; }
+const KernelSet* neon_table() { return nullptr; }
 }  // namespace qasr

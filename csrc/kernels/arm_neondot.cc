@@ -1,5 +1,6 @@
-#include "kernels/kernels.h"
+// neondot kernels: placeholder until the SIMD loops land.
+#include "kernels/isa_tables.h"
 
 namespace qasr {
-const KernelSet* kernels_neondot() { return nullptr; }
+const KernelSet* neondot_table() { return nullptr; }
 }  // namespace qasr

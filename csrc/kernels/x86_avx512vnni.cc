@@ -1,7 +1,382 @@
-// avx512vnni kernels: placeholder returning null until the SIMD loops land.
-#include "common/cpu_features.h"
+// AVX512-VNNI kernels. One 64-byte row of a packed tile is one zmm: 16
+// output columns x 4 consecutive k, so `vpdpbusd` consumes the unsigned codes
+// exactly as stored against a broadcast dword of 4 activation codes, and the
+// zero point is removed once per block with the activation block sum.
+// Float operations follow docs/quantization.md in the scalar reference's
+// order, so results are bit-identical to it.
+//
+// Compiled with AVX-512 flags: no STL, no inline functions shared with other
+// files (only static helpers and templates in an unnamed namespace), no
+// member functions of the shared structs (they could be emitted here with
+// AVX-512 code and picked by the linker for other files).
+#include <immintrin.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "kernels/isa_tables.h"
 #include "kernels/kernels.h"
+#include "kernels/quantize.h"
 
 namespace qasr {
-const KernelSet* kernels_avx512vnni() { return nullptr; }
+namespace {
+
+#include "kernels/x86_common.inc"
+
+// ---------------------------------------------------------------------------
+// Activation quantizer (docs/quantization.md section 3), 32 floats per block.
+
+void quantize_acts(const float* x, int64_t ldx, int64_t M, int64_t K, int8_t* codes, float* scales,
+                   int32_t* sums) {
+  const int64_t nb = (K + 31) / 32, full = K / 32;
+  const __m512 absmask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
+  const __m512 lo = _mm512_set1_ps(-127.0f), hi = _mm512_set1_ps(127.0f);
+  for (int64_t m = 0; m < M; ++m) {
+    const float* row = x + m * ldx;
+    int8_t* q = codes + m * nb * 32;
+    float* s = scales + m * nb;
+    int32_t* su = sums + m * nb;
+    for (int64_t b = 0; b < full; ++b) {
+      const __m512 v0 = _mm512_loadu_ps(row + 32 * b);
+      const __m512 v1 = _mm512_loadu_ps(row + 32 * b + 16);
+      // max(new, acc) keeps acc when `new` is NaN, like the scalar
+      // std::max(amax, |x|): NaN inputs never become the block maximum.
+      __m512 a = _mm512_max_ps(_mm512_and_ps(v0, absmask), _mm512_setzero_ps());
+      a = _mm512_max_ps(_mm512_and_ps(v1, absmask), a);
+      const float amax = _mm512_reduce_max_ps(a);
+      if (amax == 0.0f) {
+        memset(q + 32 * b, 0, 32);
+        s[b] = 0.0f;
+        su[b] = 0;
+        continue;
+      }
+      const __m512 id = _mm512_set1_ps(127.0f / amax);
+      s[b] = amax / 127.0f;
+      // Clamp before converting (a NaN product becomes -127 through
+      // max(NaN, -127), as in the scalar clamp), then round to nearest even.
+      const __m512i i0 = _mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(v0, id), lo), hi));
+      const __m512i i1 = _mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(v1, id), lo), hi));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(q + 32 * b), _mm512_cvtepi32_epi8(i0));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(q + 32 * b + 16), _mm512_cvtepi32_epi8(i1));
+      su[b] = _mm512_reduce_add_epi32(_mm512_add_epi32(i0, i1));
+    }
+    // A partial last block: its padding codes are zero by definition.
+    if (nb > full) quantize_activations_ref(row + 32 * full, ldx, 1, K - 32 * full, q + 32 * full, s + full, su + full);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Integer GEMM microkernel: R rows x NP panels over blocks [b0, b1).
+//
+// W8: weights in the q8 tile layout (8 rows of 64 bytes per block, as stored
+// for q8 or unpacked from q4 into scratch); otherwise packed q4 (4 rows,
+// low nibble k, high nibble k + 16) unpacked in registers.
+// ASYM: per-column zero points (q4a) instead of the constant `zc`.
+
+struct Tile {
+  const uint8_t* w[4];      // weights of block b0, per panel
+  int64_t wstride;          // bytes from one block to the next
+  const uint16_t* s[4];     // scale rows of group 0, per panel
+  const uint8_t* z[4];      // zero-point rows of group 0 (q4a), per panel
+  int64_t bpg;              // blocks per group
+  const int8_t* xc;         // activation codes of the first row, block 0
+  const float* sx;          // activation scales of the first row
+  const int32_t* xs;        // activation block sums of the first row
+  int64_t nb;               // blocks per activation row
+  int zc;                   // constant zero point (q8 128, q4 8)
+  float* acc;               // R x (NP*16) float accumulators, row stride 64
+  bool first;               // acc starts at zero (else it is loaded)
+};
+
+template <int R, int NP, bool W8, bool ASYM>
+void tile_kernel(const Tile& t, int64_t b0, int64_t b1) {
+  __m512 fa[R][NP];
+  for (int r = 0; r < R; ++r)
+    for (int j = 0; j < NP; ++j)
+      fa[r][j] = t.first ? _mm512_setzero_ps() : _mm512_load_ps(t.acc + r * 64 + j * 16);
+  const __m512i m0f = _mm512_set1_epi8(0x0F);
+  int64_t b = b0;
+  while (b < b1) {
+    const int64_t g = b / t.bpg;
+    const int64_t gend = imin((g + 1) * t.bpg, b1);
+    __m512 sv[NP];
+    __m512i zv[NP];
+    for (int j = 0; j < NP; ++j) {
+      sv[j] = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(t.s[j] + g * 16)));
+      if (ASYM) {
+        const __m128i z8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(t.z[j] + g * 16));
+        zv[j] = _mm512_cvtepu8_epi32(z8);
+      }
+    }
+    for (; b < gend; ++b) {
+      __m512i ia[R][NP];
+      for (int r = 0; r < R; ++r) {
+        const int32_t xs = t.xs[r * t.nb + b];
+        if (ASYM) {
+          // z * (-xs) per column with one vpmaddwd: z has a zero high int16
+          // half and |xs| <= 32 * 127 fits the low one.
+          const __m512i xb = _mm512_set1_epi32(-xs);
+          for (int j = 0; j < NP; ++j) ia[r][j] = _mm512_madd_epi16(zv[j], xb);
+        } else {
+          const __m512i init = _mm512_set1_epi32(-t.zc * xs);
+          for (int j = 0; j < NP; ++j) ia[r][j] = init;
+        }
+      }
+      const int8_t* xb0 = t.xc + b * 32;
+      const int64_t off = (b - b0) * t.wstride;
+      if (W8) {
+#pragma GCC unroll 8
+        for (int kq = 0; kq < 8; ++kq) {
+          __m512i xv[R];
+          for (int r = 0; r < R; ++r) xv[r] = _mm512_set1_epi32(load_i32(xb0 + r * t.nb * 32 + 4 * kq));
+          for (int j = 0; j < NP; ++j) {
+            const __m512i wv = _mm512_loadu_si512(t.w[j] + off + 64 * kq);
+            for (int r = 0; r < R; ++r) ia[r][j] = _mm512_dpbusd_epi32(ia[r][j], wv, xv[r]);
+          }
+        }
+      } else {
+#pragma GCC unroll 4
+        for (int kq = 0; kq < 4; ++kq) {
+          __m512i xl[R], xh[R];
+          for (int r = 0; r < R; ++r) {
+            xl[r] = _mm512_set1_epi32(load_i32(xb0 + r * t.nb * 32 + 4 * kq));
+            xh[r] = _mm512_set1_epi32(load_i32(xb0 + r * t.nb * 32 + 16 + 4 * kq));
+          }
+          for (int j = 0; j < NP; ++j) {
+            const __m512i row = _mm512_loadu_si512(t.w[j] + off + 64 * kq);
+            const __m512i lo = _mm512_and_si512(row, m0f);
+            const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(row, 4), m0f);
+            for (int r = 0; r < R; ++r) {
+              ia[r][j] = _mm512_dpbusd_epi32(ia[r][j], lo, xl[r]);
+              ia[r][j] = _mm512_dpbusd_epi32(ia[r][j], hi, xh[r]);
+            }
+          }
+        }
+      }
+      for (int r = 0; r < R; ++r) {
+        const __m512 sxb = _mm512_set1_ps(t.sx[r * t.nb + b]);
+        for (int j = 0; j < NP; ++j) {
+          fa[r][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ia[r][j]), _mm512_mul_ps(sxb, sv[j]), fa[r][j]);
+        }
+      }
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int j = 0; j < NP; ++j) _mm512_store_ps(t.acc + r * 64 + j * 16, fa[r][j]);
+}
+
+template <bool W8, bool ASYM>
+void run_tile(int R, int NP, const Tile& t, int64_t b0, int64_t b1) {
+#define QASR_TILE(r, np) \
+  case r * 8 + np: tile_kernel<r, np, W8, ASYM>(t, b0, b1); return;
+  switch (R * 8 + NP) {
+    QASR_TILE(1, 1) QASR_TILE(1, 2) QASR_TILE(1, 3) QASR_TILE(1, 4)
+    QASR_TILE(2, 1) QASR_TILE(2, 2)
+    QASR_TILE(3, 1) QASR_TILE(3, 2)
+    QASR_TILE(4, 1) QASR_TILE(4, 2)
+    default: __builtin_unreachable();
+  }
+#undef QASR_TILE
+}
+
+// y rows [m0, m0 + R) of panels [p, p + NP) from the accumulators, plus bias;
+// columns at or beyond N are not written.
+void store_rows(const float* acc, int R, int NP, int64_t p, int64_t N, const float* bias, float* y, int64_t ldy) {
+  for (int j = 0; j < NP; ++j) {
+    const int64_t col = (p + j) * 16;
+    const int64_t valid = imin(16, N - col);
+    if (valid <= 0) break;
+    const __mmask16 mask = static_cast<__mmask16>((1u << valid) - 1);
+    const __m512 bv = bias ? _mm512_maskz_loadu_ps(mask, bias + col) : _mm512_setzero_ps();
+    for (int r = 0; r < R; ++r) {
+      __m512 v = _mm512_load_ps(acc + r * 64 + j * 16);
+      if (bias) v = _mm512_add_ps(v, bv);
+      _mm512_mask_storeu_ps(y + r * ldy + col, mask, v);
+    }
+  }
+}
+
+constexpr int64_t kChunk = 16;     // blocks per K chunk in the GEMM path
+constexpr int64_t kRowGroup = 64;  // rows sharing one unpacked weight chunk
+constexpr int64_t kGemmMinRows = 4;
+
+// Unpacks blocks [c0, c1) of packed q4 tiles into the q8 tile layout.
+void unpack_q4(const uint8_t* src, uint8_t* dst, int64_t nblocks) {
+  const __m512i m0f = _mm512_set1_epi8(0x0F);
+  for (int64_t i = 0; i < nblocks; ++i) {
+    for (int kq = 0; kq < 4; ++kq) {
+      const __m512i row = _mm512_loadu_si512(src + i * 256 + 64 * kq);
+      _mm512_store_si512(dst + i * 512 + 64 * kq, _mm512_and_si512(row, m0f));
+      _mm512_store_si512(dst + i * 512 + 64 * (kq + 4), _mm512_and_si512(_mm512_srli_epi16(row, 4), m0f));
+    }
+  }
+}
+
+template <bool Q4, bool ASYM>
+void gemm(const QuantizedActs& x, const PackedMatrix& w, const float* bias, float* y, int64_t ldy, int64_t p0,
+          int64_t p1) {
+  const PackedLayout& L = w.layout;
+  const int64_t nb = L.blocks, M = x.M;
+  const uint8_t* codes = w.data + L.codes_offset;
+  const uint16_t* scales = reinterpret_cast<const uint16_t*>(w.data + L.scales_offset);
+  const uint8_t* zeros = w.data + L.zeros_offset;
+  const int64_t tb = static_cast<int64_t>(L.block_bytes);
+  alignas(64) float acc[kRowGroup * 64];
+
+  Tile t;
+  t.bpg = L.blocks_per_group;
+  t.nb = nb;
+  t.zc = Q4 ? 8 : 128;
+  t.acc = acc;
+  auto set_panels = [&](int64_t p, int np) {
+    for (int j = 0; j < np; ++j) {
+      t.s[j] = scales + (p + j) * L.groups * 16;
+      t.z[j] = zeros + (p + j) * L.groups * 16;
+    }
+  };
+  auto set_rows = [&](int64_t m) {
+    t.xc = x.codes + m * nb * 32;
+    t.sx = x.scales + m * nb;
+    t.xs = x.sums + m * nb;
+  };
+
+  if (M < kGemmMinRows) {
+    // GEMV-like: stream the weights once, all rows in registers.
+    const int maxnp = M == 1 ? 4 : 2;
+    for (int64_t p = p0; p < p1; p += maxnp) {
+      const int np = static_cast<int>(imin(maxnp, p1 - p));
+      set_panels(p, np);
+      for (int j = 0; j < np; ++j) t.w[j] = codes + (p + j) * nb * tb;
+      t.wstride = tb;
+      set_rows(0);
+      t.first = true;
+      run_tile<!Q4, ASYM>(static_cast<int>(M), np, t, 0, nb);
+      store_rows(acc, static_cast<int>(M), np, p, L.N, bias, y, ldy);
+    }
+    return;
+  }
+
+  alignas(64) uint8_t scratch[Q4 ? 2 * kChunk * 512 : 64];
+  for (int64_t p = p0; p < p1; p += 2) {
+    const int np = static_cast<int>(imin(2, p1 - p));
+    set_panels(p, np);
+    for (int64_t mg = 0; mg < M; mg += kRowGroup) {
+      const int64_t mr = imin(kRowGroup, M - mg);
+      for (int64_t c0 = 0; c0 < nb; c0 += kChunk) {
+        const int64_t c1 = imin(nb, c0 + kChunk);
+        if (Q4) {
+          for (int j = 0; j < np; ++j) {
+            unpack_q4(codes + ((p + j) * nb + c0) * tb, scratch + j * kChunk * 512, c1 - c0);
+            t.w[j] = scratch + j * kChunk * 512;
+          }
+          t.wstride = 512;
+        } else {
+          for (int j = 0; j < np; ++j) t.w[j] = codes + ((p + j) * nb + c0) * tb;
+          t.wstride = tb;
+        }
+        t.first = c0 == 0;
+        for (int64_t r = 0; r < mr; r += 4) {
+          set_rows(mg + r);
+          t.acc = acc + r * 64;
+          run_tile<true, ASYM>(static_cast<int>(imin(4, mr - r)), np, t, c0, c1);
+        }
+      }
+      store_rows(acc, static_cast<int>(mr), np, p, L.N, bias, y + mg * ldy, ldy);
+    }
+    t.acc = acc;
+  }
+}
+
+void gemm_q8(const QuantizedActs& x, const PackedMatrix& w, const float* bias, float* y, int64_t ldy, int64_t p0,
+             int64_t p1) {
+  gemm<false, false>(x, w, bias, y, ldy, p0, p1);
+}
+
+void gemm_q4(const QuantizedActs& x, const PackedMatrix& w, const float* bias, float* y, int64_t ldy, int64_t p0,
+             int64_t p1) {
+  if (w.layout.format == WeightFormat::Q4A) {
+    gemm<true, true>(x, w, bias, y, ldy, p0, p1);
+  } else {
+    gemm<true, false>(x, w, bias, y, ldy, p0, p1);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Float path over f32 panels [P][K][16]: R rows x NP panels register tiles,
+// K in chunks that stay in L1.
+
+template <int R, int NP>
+void sgemm_tile(const float* x, int64_t ldx, const float* const* wp, int64_t k0, int64_t k1, float* acc, bool first) {
+  __m512 fa[R][NP], fb[R][NP];
+  for (int r = 0; r < R; ++r)
+    for (int j = 0; j < NP; ++j) {
+      fa[r][j] = first ? _mm512_setzero_ps() : _mm512_load_ps(acc + r * 64 + j * 16);
+      fb[r][j] = _mm512_setzero_ps();
+    }
+  int64_t k = k0;
+  // Two interleaved accumulator sets hide the FMA latency when R * NP is small.
+  for (; k + 2 <= k1; k += 2) {
+    for (int j = 0; j < NP; ++j) {
+      const __m512 w0 = _mm512_loadu_ps(wp[j] + k * 16);
+      const __m512 w1 = _mm512_loadu_ps(wp[j] + k * 16 + 16);
+      for (int r = 0; r < R; ++r) {
+        fa[r][j] = _mm512_fmadd_ps(_mm512_set1_ps(x[r * ldx + k]), w0, fa[r][j]);
+        fb[r][j] = _mm512_fmadd_ps(_mm512_set1_ps(x[r * ldx + k + 1]), w1, fb[r][j]);
+      }
+    }
+  }
+  for (; k < k1; ++k) {
+    for (int j = 0; j < NP; ++j) {
+      const __m512 w0 = _mm512_loadu_ps(wp[j] + k * 16);
+      for (int r = 0; r < R; ++r) fa[r][j] = _mm512_fmadd_ps(_mm512_set1_ps(x[r * ldx + k]), w0, fa[r][j]);
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int j = 0; j < NP; ++j) _mm512_store_ps(acc + r * 64 + j * 16, _mm512_add_ps(fa[r][j], fb[r][j]));
+}
+
+void run_sgemm_tile(int R, int NP, const float* x, int64_t ldx, const float* const* wp, int64_t k0, int64_t k1,
+                    float* acc, bool first) {
+#define QASR_TILE(r, np) \
+  case r * 8 + np: sgemm_tile<r, np>(x, ldx, wp, k0, k1, acc, first); return;
+  switch (R * 8 + NP) {
+    QASR_TILE(1, 1) QASR_TILE(1, 2) QASR_TILE(1, 3) QASR_TILE(1, 4)
+    QASR_TILE(2, 1) QASR_TILE(2, 2) QASR_TILE(3, 1) QASR_TILE(3, 2)
+    QASR_TILE(4, 1) QASR_TILE(4, 2) QASR_TILE(5, 1) QASR_TILE(5, 2)
+    QASR_TILE(6, 1) QASR_TILE(6, 2)
+    default: __builtin_unreachable();
+  }
+#undef QASR_TILE
+}
+
+void sgemm(const float* x, int64_t ldx, int64_t M, const PackedMatrix& w, const float* bias, float* y, int64_t ldy,
+           int64_t p0, int64_t p1) {
+  const int64_t K = w.layout.K;
+  const float* base = reinterpret_cast<const float*>(w.data);
+  alignas(64) float acc[kRowGroup * 64];
+  constexpr int64_t kKChunk = 256;
+  const int maxnp = M == 1 ? 4 : 2;
+  for (int64_t p = p0; p < p1; p += maxnp) {
+    const int np = static_cast<int>(imin(maxnp, p1 - p));
+    const float* wp[4];
+    for (int j = 0; j < np; ++j) wp[j] = base + (p + j) * K * 16;
+    for (int64_t mg = 0; mg < M; mg += kRowGroup) {
+      const int64_t mr = imin(kRowGroup, M - mg);
+      for (int64_t k0 = 0; k0 < K; k0 += kKChunk) {
+        const int64_t k1 = imin(K, k0 + kKChunk);
+        for (int64_t r = 0; r < mr; r += 6) {
+          const int rr = static_cast<int>(imin(6, mr - r));
+          run_sgemm_tile(rr, rr > 1 ? imin(np, 2) : np, x + (mg + r) * ldx, ldx, wp, k0, k1, acc + r * 64, k0 == 0);
+        }
+      }
+      store_rows(acc, static_cast<int>(mr), np, p, w.layout.N, bias, y + mg * ldy, ldy);
+    }
+  }
+}
+
+const KernelSet kSet = {"avx512vnni", quantize_acts, gemm_q8, gemm_q4, sgemm};
+
+}  // namespace
+
+const KernelSet* avx512vnni_table() { return &kSet; }
+
 }  // namespace qasr
