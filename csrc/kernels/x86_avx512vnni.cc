@@ -9,6 +9,11 @@
 // files (only static helpers and templates in an unnamed namespace), no
 // member functions of the shared structs (they could be emitted here with
 // AVX-512 code and picked by the linker for other files).
+#if defined(__GNUC__) && !defined(__clang__)
+// GCC 12's own AVX-512 headers trip -Wmaybe-uninitialized (the
+// _mm512_undefined_* placeholders inside the reduction intrinsics).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 #include <stdint.h>
 #include <string.h>
@@ -222,7 +227,7 @@ void gemm(const QuantizedActs& x, const PackedMatrix& w, const float* bias, floa
   const int64_t tb = static_cast<int64_t>(L.block_bytes);
   alignas(64) float acc[kRowGroup * 64];
 
-  Tile t;
+  Tile t = {};
   t.bpg = L.blocks_per_group;
   t.nb = nb;
   t.zc = Q4 ? 8 : 128;
