@@ -13,6 +13,7 @@
 // GCC 12's own AVX-512 headers trip -Wmaybe-uninitialized (the
 // _mm512_undefined_* placeholders inside the reduction intrinsics).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 #include <immintrin.h>
 #include <stdint.h>
@@ -88,31 +89,62 @@ struct Tile {
   const int32_t* xs;        // activation block sums of the first row
   int64_t nb;               // blocks per activation row
   int zc;                   // constant zero point (q8 128, q4 8)
+  const int32_t* nz;        // GEMM path: -zc * xs per (row, block of the chunk), or null
+  int64_t nzs;              // row stride of nz
+  int64_t nzb0;             // block of nz's first column
   float* acc;               // R x (NP*16) float accumulators, row stride 64
   bool first;               // acc starts at zero (else it is loaded)
+  bool last;                // the last blocks: write y (+ bias) instead of acc
+  float* y;                 // output row of the tile's first row, column 0
+  int64_t ldy;
+  const float* bias;        // may be null
+  int64_t col0;             // first output column of panel j = 0
+  int64_t N;                // columns at or beyond N are not written
 };
 
-template <int R, int NP, bool W8, bool ASYM>
+// The accumulators of a finished tile into y, plus bias, masked to N.
+template <int R, int NP>
+static inline void write_out(const Tile& t, __m512 (&fa)[R][NP]) {
+  for (int j = 0; j < NP; ++j) {
+    const int64_t col = t.col0 + 16 * j;
+    const int64_t valid = imin(16, t.N - col);
+    if (valid <= 0) break;
+    const __mmask16 mask = static_cast<__mmask16>((1u << valid) - 1);
+    const __m512 bv = t.bias ? _mm512_maskz_loadu_ps(mask, t.bias + col) : _mm512_setzero_ps();
+    for (int r = 0; r < R; ++r) {
+      const __m512 v = t.bias ? _mm512_add_ps(fa[r][j], bv) : fa[r][j];
+      _mm512_mask_storeu_ps(t.y + r * t.ldy + col, mask, v);
+    }
+  }
+}
+
+template <int R, int NP, bool W8, bool ASYM, bool NZ>
 void tile_kernel(const Tile& t, int64_t b0, int64_t b1) {
   __m512 fa[R][NP];
   for (int r = 0; r < R; ++r)
     for (int j = 0; j < NP; ++j)
       fa[r][j] = t.first ? _mm512_setzero_ps() : _mm512_load_ps(t.acc + r * 64 + j * 16);
   const __m512i m0f = _mm512_set1_epi8(0x0F);
-  int64_t b = b0;
-  while (b < b1) {
-    const int64_t g = b / t.bpg;
-    const int64_t gend = imin((g + 1) * t.bpg, b1);
-    __m512 sv[NP];
-    __m512i zv[NP];
+  // One flat loop over the blocks; the group's scales (and zero points)
+  // are reloaded when a block starts a new group.
+  int64_t g = b0 / t.bpg;
+  int64_t gend = imin((g + 1) * t.bpg, b1);
+  __m512 sv[NP];
+  __m512i zv[NP];
+  auto load_group = [&]() {
     for (int j = 0; j < NP; ++j) {
       sv[j] = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(t.s[j] + g * 16)));
-      if (ASYM) {
-        const __m128i z8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(t.z[j] + g * 16));
-        zv[j] = _mm512_cvtepu8_epi32(z8);
-      }
+      if (ASYM) zv[j] = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(t.z[j] + g * 16)));
     }
-    for (; b < gend; ++b) {
+  };
+  load_group();
+  {
+    for (int64_t b = b0; b < b1; ++b) {
+      if (b == gend) {
+        ++g;
+        gend = imin(gend + t.bpg, b1);
+        load_group();
+      }
       __m512i ia[R][NP];
       for (int r = 0; r < R; ++r) {
         const int32_t xs = t.xs[r * t.nb + b];
@@ -122,7 +154,8 @@ void tile_kernel(const Tile& t, int64_t b0, int64_t b1) {
           const __m512i xb = _mm512_set1_epi32(-xs);
           for (int j = 0; j < NP; ++j) ia[r][j] = _mm512_madd_epi16(zv[j], xb);
         } else {
-          const __m512i init = _mm512_set1_epi32(-t.zc * xs);
+          // A broadcast from memory costs no vector ALU slot.
+          const __m512i init = NZ ? _mm512_set1_epi32(t.nz[r * t.nzs + b - t.nzb0]) : _mm512_set1_epi32(-t.zc * xs);
           for (int j = 0; j < NP; ++j) ia[r][j] = init;
         }
       }
@@ -165,19 +198,25 @@ void tile_kernel(const Tile& t, int64_t b0, int64_t b1) {
       }
     }
   }
-  for (int r = 0; r < R; ++r)
-    for (int j = 0; j < NP; ++j) _mm512_store_ps(t.acc + r * 64 + j * 16, fa[r][j]);
+  if (t.last) {
+    write_out<R, NP>(t, fa);
+  } else {
+    for (int r = 0; r < R; ++r)
+      for (int j = 0; j < NP; ++j) _mm512_store_ps(t.acc + r * 64 + j * 16, fa[r][j]);
+  }
 }
 
-template <bool W8, bool ASYM>
+template <bool W8, bool ASYM, bool NZ>
 void run_tile(int R, int NP, const Tile& t, int64_t b0, int64_t b1) {
 #define QASR_TILE(r, np) \
-  case r * 8 + np: tile_kernel<r, np, W8, ASYM>(t, b0, b1); return;
+  case r * 8 + np: tile_kernel<r, np, W8, ASYM, NZ>(t, b0, b1); return;
   switch (R * 8 + NP) {
     QASR_TILE(1, 1) QASR_TILE(1, 2) QASR_TILE(1, 3) QASR_TILE(1, 4)
     QASR_TILE(2, 1) QASR_TILE(2, 2)
     QASR_TILE(3, 1) QASR_TILE(3, 2)
     QASR_TILE(4, 1) QASR_TILE(4, 2)
+    QASR_TILE(5, 1) QASR_TILE(5, 2)
+    QASR_TILE(6, 1) QASR_TILE(6, 2)
     default: __builtin_unreachable();
   }
 #undef QASR_TILE
@@ -200,9 +239,16 @@ void store_rows(const float* acc, int R, int NP, int64_t p, int64_t N, const flo
   }
 }
 
-constexpr int64_t kChunk = 16;     // blocks per K chunk in the GEMM path
-constexpr int64_t kRowGroup = 64;  // rows sharing one unpacked weight chunk
+#ifndef QASR_Z_CHUNK
+#define QASR_Z_CHUNK 32
+#endif
+#ifndef QASR_Z_ROWS
+#define QASR_Z_ROWS 6
+#endif
+constexpr int64_t kChunk = QASR_Z_CHUNK;  // blocks per K chunk in the GEMM path
+constexpr int64_t kRowGroup = 64;         // rows sharing one unpacked weight chunk
 constexpr int64_t kGemmMinRows = 4;
+constexpr int kGemmRows = QASR_Z_ROWS;    // rows per register tile in the GEMM path
 
 // Unpacks blocks [c0, c1) of packed q4 tiles into the q8 tile layout.
 void unpack_q4(const uint8_t* src, uint8_t* dst, int64_t nblocks) {
@@ -231,8 +277,11 @@ void gemm(const QuantizedActs& x, const PackedMatrix& w, const float* bias, floa
   t.bpg = L.blocks_per_group;
   t.nb = nb;
   t.zc = Q4 ? 8 : 128;
-  t.acc = acc;
+  t.ldy = ldy;
+  t.bias = bias;
+  t.N = L.N;
   auto set_panels = [&](int64_t p, int np) {
+    t.col0 = p * 16;
     for (int j = 0; j < np; ++j) {
       t.s[j] = scales + (p + j) * L.groups * 16;
       t.z[j] = zeros + (p + j) * L.groups * 16;
@@ -242,25 +291,30 @@ void gemm(const QuantizedActs& x, const PackedMatrix& w, const float* bias, floa
     t.xc = x.codes + m * nb * 32;
     t.sx = x.scales + m * nb;
     t.xs = x.sums + m * nb;
+    t.y = y + m * ldy;
   };
 
   if (M < kGemmMinRows) {
     // GEMV-like: stream the weights once, all rows in registers.
     const int maxnp = M == 1 ? 4 : 2;
+    set_rows(0);
+    t.first = t.last = true;
+    t.wstride = tb;
     for (int64_t p = p0; p < p1; p += maxnp) {
       const int np = static_cast<int>(imin(maxnp, p1 - p));
       set_panels(p, np);
       for (int j = 0; j < np; ++j) t.w[j] = codes + (p + j) * nb * tb;
-      t.wstride = tb;
-      set_rows(0);
-      t.first = true;
-      run_tile<!Q4, ASYM>(static_cast<int>(M), np, t, 0, nb);
-      store_rows(acc, static_cast<int>(M), np, p, L.N, bias, y, ldy);
+      run_tile<!Q4, ASYM, false>(static_cast<int>(M), np, t, 0, nb);
     }
     return;
   }
 
+  // GEMM: panel pairs, rows in groups sharing a K chunk of weights (4-bit
+  // codes unpacked once per chunk), register tiles of kGemmRows rows; the
+  // float accumulators wait in `acc` between chunks.
   alignas(64) uint8_t scratch[Q4 ? 2 * kChunk * 512 : 64];
+  alignas(64) int32_t nz[kRowGroup * kChunk];
+  const __m512i vnz = _mm512_set1_epi32(-t.zc);
   for (int64_t p = p0; p < p1; p += 2) {
     const int np = static_cast<int>(imin(2, p1 - p));
     set_panels(p, np);
@@ -278,16 +332,31 @@ void gemm(const QuantizedActs& x, const PackedMatrix& w, const float* bias, floa
           for (int j = 0; j < np; ++j) t.w[j] = codes + ((p + j) * nb + c0) * tb;
           t.wstride = tb;
         }
+        if (!ASYM) {
+          // -z * xs for the chunk, so each block's sums start from a
+          // broadcast load instead of a vector ALU operation.
+          for (int64_t r = 0; r < mr; ++r) {
+            const int32_t* src = x.sums + (mg + r) * nb + c0;
+            for (int64_t c = 0; c < c1 - c0; c += 16) {
+              const __mmask16 m = c + 16 <= c1 - c0 ? static_cast<__mmask16>(0xFFFF)
+                                                     : static_cast<__mmask16>((1u << (c1 - c0 - c)) - 1);
+              _mm512_mask_storeu_epi32(nz + r * kChunk + c, m,
+                                       _mm512_mullo_epi32(_mm512_maskz_loadu_epi32(m, src + c), vnz));
+            }
+          }
+        }
         t.first = c0 == 0;
-        for (int64_t r = 0; r < mr; r += 4) {
+        t.last = c1 == nb;
+        t.nzs = kChunk;
+        t.nzb0 = c0;
+        for (int64_t r = 0; r < mr; r += kGemmRows) {
           set_rows(mg + r);
           t.acc = acc + r * 64;
-          run_tile<true, ASYM>(static_cast<int>(imin(4, mr - r)), np, t, c0, c1);
+          t.nz = nz + r * kChunk;
+          run_tile<true, ASYM, !ASYM>(static_cast<int>(imin(kGemmRows, mr - r)), np, t, c0, c1);
         }
       }
-      store_rows(acc, static_cast<int>(mr), np, p, L.N, bias, y + mg * ldy, ldy);
     }
-    t.acc = acc;
   }
 }
 

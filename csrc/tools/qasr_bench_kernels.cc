@@ -21,6 +21,8 @@
 #include <string>
 #include <vector>
 
+#include <time.h>
+
 #if defined(__x86_64__)
 #if defined(__GNUC__) && !defined(__clang__)
 // GCC 12's AVX-512 headers trip these on their own _mm512_undefined_* uses.
@@ -208,6 +210,7 @@ struct Options {
   double sample_ms = 4.0;
   bool peak = true;
   bool peak_only = false;
+  bool cpu_time = false;
   std::string json;
 };
 
@@ -218,7 +221,9 @@ void usage() {
       "                          [--no-peak] [--peak-only] [--json PATH] [--quick]\n"
       "Formats: f32, q8 (one scale per row), q8gG, q4gG, q4agG with G in 32, 64, 128.\n"
       "Shapes are K x N (inputs x outputs). Threads 0 means all hardware threads.\n"
-      "--peak-only prints only the per-ISA peaks, as JSON (to --json PATH or stdout).");
+      "--peak-only prints only the per-ISA peaks, as JSON (to --json PATH or stdout).\n"
+      "--cpu-time times with the calling thread's CPU time instead of wall time (one thread\n"
+      "only: immune to being descheduled on a busy machine, for development).");
 }
 
 Options parse_args(int argc, char** argv) {
@@ -240,6 +245,7 @@ Options parse_args(int argc, char** argv) {
     else if (a == "--sample-ms") o.sample_ms = std::atof(next().c_str());
     else if (a == "--no-peak") o.peak = false;
     else if (a == "--peak-only") o.peak_only = true;
+    else if (a == "--cpu-time") o.cpu_time = true;
     else if (a == "--json") o.json = next();
     else if (a == "--quick") {
       Ms = "1,16";
@@ -386,11 +392,20 @@ int run(int argc, char** argv) {
           } while (el < o.sample_ms * 0.25 && n < 100000);
           j.iters = std::max<int64_t>(1, static_cast<int64_t>(n * o.sample_ms / std::max(el, 1e-6)));
         }
+        const bool cpu_time = o.cpu_time && threads == 1;
+        auto now_us = [&]() -> double {
+          if (cpu_time) {
+            timespec ts;
+            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+            return ts.tv_sec * 1e6 + ts.tv_nsec * 1e-3;
+          }
+          return std::chrono::duration<double, std::micro>(Clock::now().time_since_epoch()).count();
+        };
         for (int s = 0; s < o.samples; ++s) {
           for (Job& j : jobs) {
-            const auto t0 = Clock::now();
+            const double t0 = now_us();
             for (int64_t i = 0; i < j.iters; ++i) call(j);
-            j.us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count() / j.iters);
+            j.us.push_back((now_us() - t0) / j.iters);
           }
         }
         for (Job& j : jobs) {

@@ -53,6 +53,16 @@ SHAPES: Tuple[Tuple[int, int], ...] = ((256, 1024), (1024, 256), (512, 2048), (2
 MS: Tuple[int, ...] = (1, 16, 64, 256)
 MODES = ("main", "noamx", "avx2")
 
+def _clock(threads: int) -> Callable[[], float]:
+    """Wall time, or this thread's CPU time for one-thread runs when
+    QASR_BENCH_CPU_TIME=1 (``--cpu-time``): on a shared, loaded machine it
+    does not count the time the thread was descheduled. Every contender runs
+    a one-thread operation on the calling thread, so both are comparable."""
+    if threads == 1 and os.environ.get("QASR_BENCH_CPU_TIME") == "1":
+        return time.thread_time
+    return time.perf_counter
+
+
 # Relative output error each contender must stay under (vs float64), so a
 # misconfigured peer (wrong packing, wrong op) fails loudly instead of being
 # timed doing something else.
@@ -85,14 +95,17 @@ def _ours(fmt: str, group: int, kernel: Optional[str], cpp: bool = False) -> Con
         packed = _core.pack(w, fmt, group)
 
         def make_runner(x: np.ndarray, threads: int):
+            clock = _clock(threads)
+
             def run(reps: int) -> float:
                 _core.set_num_threads(threads)
                 if cpp:
-                    return _core.time_linear(packed, x, bias, reps, kernel=kernel)
-                t0 = time.perf_counter()
+                    return _core.time_linear(packed, x, bias, reps, kernel=kernel,
+                                             cpu_time=clock is time.thread_time)
+                t0 = clock()
                 for _ in range(reps):
                     _core.linear(packed, x, bias, kernel=kernel)
-                return time.perf_counter() - t0
+                return clock() - t0
 
             return run
 
@@ -111,14 +124,15 @@ def _torch_fp32() -> Contender:
 
         def make_runner(x: np.ndarray, threads: int):
             xt = torch.from_numpy(x.copy())
+            clock = _clock(threads)
 
             def run(reps: int) -> float:
                 torch.set_num_threads(threads)
                 with torch.inference_mode():
-                    t0 = time.perf_counter()
+                    t0 = clock()
                     for _ in range(reps):
                         F.linear(xt, wt, bt)
-                    return time.perf_counter() - t0
+                    return clock() - t0
 
             return run
 
@@ -146,14 +160,15 @@ def _torch_int8(isa: str) -> Contender:
 
         def make_runner(x: np.ndarray, threads: int):
             xt = torch.from_numpy(x.copy())
+            clock = _clock(threads)
 
             def run(reps: int) -> float:
                 torch.set_num_threads(threads)
                 with torch.inference_mode():
-                    t0 = time.perf_counter()
+                    t0 = clock()
                     for _ in range(reps):
                         model(xt)
-                    return time.perf_counter() - t0
+                    return clock() - t0
 
             return run
 
@@ -199,12 +214,13 @@ def _ort_contender(name: str, family: str, isa: str, build: Callable[[np.ndarray
             yv = ort.OrtValue.ortvalue_from_shape_and_type([x.shape[0], w.shape[0]], np.float32)
             io.bind_ortvalue_input("X", xv)
             io.bind_ortvalue_output("Y", yv)
+            clock = _clock(threads)
 
             def run(reps: int) -> float:
-                t0 = time.perf_counter()
+                t0 = clock()
                 for _ in range(reps):
                     sess.run_with_iobinding(io)
-                return time.perf_counter() - t0
+                return clock() - t0
 
             return run
 
@@ -411,6 +427,8 @@ def measure_peaks(log: Callable[[str], None]) -> dict:
 def _run_worker(mode: str, args: argparse.Namespace, log: Callable[[str], None]) -> Optional[dict]:
     env = dict(os.environ)
     env.update(_MODE_ENV[mode])
+    if args.cpu_time:
+        env["QASR_BENCH_CPU_TIME"] = "1"
     pkg_root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = pkg_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     with tempfile.TemporaryDirectory() as d:
@@ -538,7 +556,8 @@ def run(args: argparse.Namespace) -> int:
     load_after = os.getloadavg() if hasattr(os, "getloadavg") else None
     records = _annotate(results, peaks)
     print(f"## qasr bench kernels\n\nload average before/after: {load} / {load_after}; "
-          f"{os.cpu_count()} hardware threads; medians of {args.samples} interleaved samples of ~{args.sample_ms:g} ms\n")
+          f"{os.cpu_count()} hardware threads; medians of {args.samples} interleaved samples of ~{args.sample_ms:g} ms; "
+          + ("one-thread rows timed in thread CPU time, others in wall time\n" if args.cpu_time else "wall time\n"))
     print(_markdown(results, peaks))
     if args.json:
         Path(args.json).write_text(json.dumps({"peaks": peaks, "load_before": load, "load_after": load_after,
@@ -558,6 +577,8 @@ def register(subparsers) -> None:
     p.add_argument("--samples", type=int, default=9, help="interleaved samples per contender (median kept)")
     p.add_argument("--sample-ms", type=float, default=20.0, help="duration of one sample")
     p.add_argument("--no-peak", action="store_true", help="skip the peak microbenchmarks")
+    p.add_argument("--cpu-time", action="store_true",
+                   help="time one-thread runs with the thread's CPU time (robust on a loaded machine)")
     p.add_argument("--json", type=Path, help="write one record per contender and shape")
     p.add_argument("--verbose", action="store_true", help="progress from the workers")
     p.add_argument("--worker", help=argparse.SUPPRESS)
