@@ -171,6 +171,24 @@ void tile_kernel(const Tile& t, int64_t b0, int64_t b1) {
             for (int r = 0; r < R; ++r) ia[r][j] = _mm512_dpbusd_epi32(ia[r][j], wv, xv[r]);
           }
         }
+      } else if (R == 1) {
+        // One row: mask the high nibbles in place (16 * hi, <= 240) and
+        // shift the separate sum back once per block, instead of shifting
+        // every row of codes.
+        const __m512i mf0 = _mm512_set1_epi8(static_cast<char>(0xF0));
+        __m512i ih[NP];
+        for (int j = 0; j < NP; ++j) ih[j] = _mm512_setzero_si512();
+#pragma GCC unroll 4
+        for (int kq = 0; kq < 4; ++kq) {
+          const __m512i xl = _mm512_set1_epi32(load_i32(xb0 + 4 * kq));
+          const __m512i xh = _mm512_set1_epi32(load_i32(xb0 + 16 + 4 * kq));
+          for (int j = 0; j < NP; ++j) {
+            const __m512i row = _mm512_loadu_si512(t.w[j] + off + 64 * kq);
+            ia[0][j] = _mm512_dpbusd_epi32(ia[0][j], _mm512_and_si512(row, m0f), xl);
+            ih[j] = _mm512_dpbusd_epi32(ih[j], _mm512_and_si512(row, mf0), xh);
+          }
+        }
+        for (int j = 0; j < NP; ++j) ia[0][j] = _mm512_add_epi32(ia[0][j], _mm512_srai_epi32(ih[j], 4));
       } else {
 #pragma GCC unroll 4
         for (int kq = 0; kq < 4; ++kq) {
