@@ -31,39 +31,95 @@ namespace {
 // ---------------------------------------------------------------------------
 // Activation quantizer (docs/quantization.md section 3), 32 floats per block.
 
+// Horizontal reductions of 16 vectors at once: lane i of the result
+// reduces all lanes of v[i]. A transpose-like tree (46 shuffles and ops for
+// 16 vectors) instead of 16 separate reductions.
+template <typename Op>
+static inline __m512i reduce16(__m512i* v, Op op) {
+  for (int k = 0; k < 8; ++k) {  // 16 -> 8: 256-bit halves
+    const __m512i lo = _mm512_shuffle_i32x4(v[2 * k], v[2 * k + 1], 0x44);
+    const __m512i hi = _mm512_shuffle_i32x4(v[2 * k], v[2 * k + 1], 0xEE);
+    v[k] = op(lo, hi);
+  }
+  for (int k = 0; k < 4; ++k) {  // 8 -> 4: 128-bit quarters, one block per quarter
+    const __m512i lo = _mm512_shuffle_i32x4(v[2 * k], v[2 * k + 1], 0x88);
+    const __m512i hi = _mm512_shuffle_i32x4(v[2 * k], v[2 * k + 1], 0xDD);
+    v[k] = op(lo, hi);
+  }
+  for (int k = 0; k < 2; ++k) {  // 4 -> 2: pairs of lanes
+    const __m512 x = _mm512_castsi512_ps(v[2 * k]), y = _mm512_castsi512_ps(v[2 * k + 1]);
+    v[k] = op(_mm512_castps_si512(_mm512_shuffle_ps(x, y, 0x44)), _mm512_castps_si512(_mm512_shuffle_ps(x, y, 0xEE)));
+  }
+  const __m512 x = _mm512_castsi512_ps(v[0]), y = _mm512_castsi512_ps(v[1]);
+  const __m512i e = op(_mm512_castps_si512(_mm512_shuffle_ps(x, y, 0x88)), _mm512_castps_si512(_mm512_shuffle_ps(x, y, 0xDD)));
+  // Lane 4q + l now holds vector 4l + q.
+  const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+  return _mm512_permutexvar_epi32(order, e);
+}
+
+static inline __m512i max_ps_i(__m512i a, __m512i b) {
+  return _mm512_castps_si512(_mm512_max_ps(_mm512_castsi512_ps(a), _mm512_castsi512_ps(b)));
+}
+static inline __m512i add_i(__m512i a, __m512i b) { return _mm512_add_epi32(a, b); }
+
 void quantize_acts(const float* x, int64_t ldx, int64_t M, int64_t K, int8_t* codes, float* scales,
                    int32_t* sums) {
   const int64_t nb = (K + 31) / 32, full = K / 32;
   const __m512 absmask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
   const __m512 lo = _mm512_set1_ps(-127.0f), hi = _mm512_set1_ps(127.0f);
+  // Block maximum of |x| ignoring NaN: max(new, acc) keeps acc when `new`
+  // is NaN, like the scalar std::max(amax, |x|).
+  auto block_absmax = [&](const float* p) {
+    const __m512 a = _mm512_max_ps(_mm512_and_ps(_mm512_loadu_ps(p), absmask), _mm512_setzero_ps());
+    return _mm512_max_ps(_mm512_and_ps(_mm512_loadu_ps(p + 16), absmask), a);
+  };
+  // Codes of one block for 127 / amax; returns their int32 lanes summed
+  // pairwise (the block sum is the sum of the lanes). A NaN product becomes
+  // -127 through max(NaN, -127), as in the scalar clamp; the conversion
+  // rounds to nearest even.
+  auto block_codes = [&](const float* p, __m512 id, int8_t* q) {
+    const __m512i i0 = _mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(_mm512_loadu_ps(p), id), lo), hi));
+    const __m512i i1 =
+        _mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(_mm512_loadu_ps(p + 16), id), lo), hi));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(q), _mm512_cvtepi32_epi8(i0));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(q + 16), _mm512_cvtepi32_epi8(i1));
+    return _mm512_add_epi32(i0, i1);
+  };
   for (int64_t m = 0; m < M; ++m) {
     const float* row = x + m * ldx;
     int8_t* q = codes + m * nb * 32;
     float* s = scales + m * nb;
     int32_t* su = sums + m * nb;
-    for (int64_t b = 0; b < full; ++b) {
-      const __m512 v0 = _mm512_loadu_ps(row + 32 * b);
-      const __m512 v1 = _mm512_loadu_ps(row + 32 * b + 16);
-      // max(new, acc) keeps acc when `new` is NaN, like the scalar
-      // std::max(amax, |x|): NaN inputs never become the block maximum.
-      __m512 a = _mm512_max_ps(_mm512_and_ps(v0, absmask), _mm512_setzero_ps());
-      a = _mm512_max_ps(_mm512_and_ps(v1, absmask), a);
-      const float amax = _mm512_reduce_max_ps(a);
+    int64_t b = 0;
+    // 16 blocks at a time: maxima, divisions and sums vectorized across blocks.
+    for (; b + 16 <= full; b += 16) {
+      __m512i v[16];
+      for (int i = 0; i < 16; ++i) v[i] = _mm512_castps_si512(block_absmax(row + 32 * (b + i)));
+      const __m512 amax = _mm512_castsi512_ps(reduce16(v, max_ps_i));
+      const __mmask16 zero = _mm512_cmp_ps_mask(amax, _mm512_setzero_ps(), _CMP_EQ_OQ);
+      alignas(64) float ids[16];
+      _mm512_store_ps(ids, _mm512_div_ps(_mm512_set1_ps(127.0f), amax));
+      _mm512_storeu_ps(s + b, _mm512_div_ps(amax, _mm512_set1_ps(127.0f)));
+      for (int i = 0; i < 16; ++i) {
+        if (zero & (1u << i)) {
+          memset(q + 32 * (b + i), 0, 32);
+          v[i] = _mm512_setzero_si512();
+        } else {
+          v[i] = block_codes(row + 32 * (b + i), _mm512_set1_ps(ids[i]), q + 32 * (b + i));
+        }
+      }
+      _mm512_storeu_si512(su + b, reduce16(v, add_i));
+    }
+    for (; b < full; ++b) {
+      const float amax = _mm512_reduce_max_ps(block_absmax(row + 32 * b));
       if (amax == 0.0f) {
         memset(q + 32 * b, 0, 32);
         s[b] = 0.0f;
         su[b] = 0;
         continue;
       }
-      const __m512 id = _mm512_set1_ps(127.0f / amax);
       s[b] = amax / 127.0f;
-      // Clamp before converting (a NaN product becomes -127 through
-      // max(NaN, -127), as in the scalar clamp), then round to nearest even.
-      const __m512i i0 = _mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(v0, id), lo), hi));
-      const __m512i i1 = _mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(v1, id), lo), hi));
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(q + 32 * b), _mm512_cvtepi32_epi8(i0));
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(q + 32 * b + 16), _mm512_cvtepi32_epi8(i1));
-      su[b] = _mm512_reduce_add_epi32(_mm512_add_epi32(i0, i1));
+      su[b] = _mm512_reduce_add_epi32(block_codes(row + 32 * b, _mm512_set1_ps(127.0f / amax), q + 32 * b));
     }
     // A partial last block: its padding codes are zero by definition.
     if (nb > full) quantize_activations_ref(row + 32 * full, ldx, 1, K - 32 * full, q + 32 * full, s + full, su + full);
