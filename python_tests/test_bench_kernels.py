@@ -2,15 +2,26 @@
 the CLI, every mode, checking the report's structure (never its timings)."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+import qasr_native
 from qasr_native import _core
 
-ROOT = Path(__file__).resolve().parents[1]
+# Run the children against the same qasr_native this process imported (the
+# source tree in development, the installed package under scripts/test.sh),
+# from a neutral directory so nothing else shadows it.
+PKG_PARENT = str(Path(qasr_native.__file__).resolve().parents[1])
+
+
+def _env() -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = PKG_PARENT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
 
 
 def test_quick_run_writes_records_for_every_contender(tmp_path):
@@ -18,7 +29,7 @@ def test_quick_run_writes_records_for_every_contender(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "qasr_native.cli", "bench", "kernels", "--quick", "--shapes", "256x1024", "--M", "1",
          "--samples", "2", "--sample-ms", "1", "--json", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300)
+        cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "### mode `main`" in proc.stdout
     data = json.loads(out.read_text())
@@ -45,10 +56,11 @@ def test_quick_run_writes_records_for_every_contender(tmp_path):
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="seccomp is Linux-only")
-def test_amx_denial_refuses_the_request_in_a_child_process():
+def test_amx_denial_refuses_the_request_in_a_child_process(tmp_path):
     code = ("from qasr_native.bench import _isa; import errno; _isa.deny_amx(); "
             "assert _isa.request_amx() == errno.EPERM; print('ok')")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=_env(), capture_output=True, text=True,
+                          timeout=60)
     if proc.returncode != 0 and "x86_64" in proc.stderr:
         pytest.skip("not x86_64")
     assert proc.returncode == 0, proc.stderr
