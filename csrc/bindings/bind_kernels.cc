@@ -4,9 +4,13 @@
 #include <pybind11/numpy.h>
 #include <pybind11/stl.h>
 
+#include <time.h>
+
+#include <chrono>
 #include <cstring>
 #include <memory>
 #include <optional>
+#include <vector>
 
 #include "bindings/bindings.h"
 #include "bindings/packed_owner.h"
@@ -110,6 +114,37 @@ py::array_t<float> run_linear(const OwnedPacked& w, F32Array x, std::optional<F3
   return y;
 }
 
+// Benchmarks: `repeats` calls of linear() timed in C++, so the result is the
+// kernel's time without a Python call (and output allocation) per call.
+double time_linear(const OwnedPacked& w, F32Array x, std::optional<F32Array> bias, int64_t repeats,
+                   std::optional<std::string> kernel, bool cpu_time) {
+  require_2d(x, "x");
+  const PackedLayout& l = w.view.layout;
+  if (x.shape(1) != l.K) {
+    invalid("x has " + std::to_string(x.shape(1)) + " columns, the matrix has K = " + std::to_string(l.K));
+  }
+  if (bias && bias->size() != l.N) invalid("bias must have N elements");
+  if (repeats < 1) invalid("repeats must be at least 1");
+  const int64_t M = x.shape(0);
+  const KernelSet* ks = kernel ? &kernels_by_name(*kernel) : nullptr;
+  const float* b = bias ? bias->data() : nullptr;
+  std::vector<float> y(static_cast<size_t>(M * l.N));
+  py::gil_scoped_release nogil;
+  // The calling thread's CPU time (single-threaded runs on a busy machine)
+  // or wall time.
+  auto now = [cpu_time]() -> double {
+    if (cpu_time) {
+      timespec ts;
+      clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+      return ts.tv_sec + ts.tv_nsec * 1e-9;
+    }
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  };
+  const double t0 = now();
+  for (int64_t i = 0; i < repeats; ++i) linear(x.data(), l.K, M, w.view, b, y.data(), l.N, nullptr, ks);
+  return now() - t0;
+}
+
 py::tuple quantize_acts(F32Array x, std::optional<std::string> kernel) {
   require_2d(x, "x");
   const int64_t M = x.shape(0), K = x.shape(1);
@@ -200,6 +235,10 @@ void bind_kernels(py::module_& m) {
   }, py::arg("format"), py::arg("N"), py::arg("K"), py::arg("group") = 0);
   m.def("linear", &run_linear, py::arg("w"), py::arg("x"), py::arg("bias") = py::none(), py::arg("kernel") = py::none(),
         "Y = X · Wᵀ + bias with dynamically quantized activations (float path for f32).");
+  m.def("time_linear", &time_linear, py::arg("w"), py::arg("x"), py::arg("bias") = py::none(), py::arg("repeats") = 1,
+        py::arg("kernel") = py::none(), py::arg("cpu_time") = false,
+        "Seconds taken by `repeats` calls of linear(), timed in C++ (benchmarks: no per-call Python overhead);\n"
+        "cpu_time=True counts the calling thread's CPU time instead of wall time.");
   m.def("quantize_activations", &quantize_acts, py::arg("x"), py::arg("kernel") = py::none(),
         "Per-(row, 32-block) int8 activation codes, scales and block sums.");
   m.def("kernels", &available_kernels, "Kernel variants this CPU can run, best last.");

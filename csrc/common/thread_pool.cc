@@ -60,13 +60,18 @@ void ThreadPool::worker_loop() {
     }
     seen = gen;
     {
+      // Join the loop only while it is open: a worker that wakes late
+      // (descheduled on a busy machine) finds it closed and goes back to
+      // waiting, and the caller never waits for a worker that did not join.
       std::lock_guard<std::mutex> lk(mu_);
       if (stop_) return;
+      if (!open_ || generation_.load() != gen) continue;
+      ++joined_;
     }
     run_tasks();
-    if (active_.fetch_sub(1) == 1) {
+    {
       std::lock_guard<std::mutex> lk(mu_);
-      done_cv_.notify_one();
+      if (--joined_ == 0) done_cv_.notify_one();
     }
   }
 }
@@ -84,14 +89,17 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t)>& fn)
     n_ = n;
     next_.store(0);
     error_ = nullptr;
-    active_.store(static_cast<int>(workers_.size()));
+    open_ = true;
     generation_.fetch_add(1, std::memory_order_release);
   }
   wake_.notify_all();
+  // The caller takes tasks too, so the loop completes even if no worker
+  // gets a core; then it closes the loop and waits only for joined workers.
   run_tasks();
   {
     std::unique_lock<std::mutex> lk(mu_);
-    done_cv_.wait(lk, [&] { return active_.load() == 0; });
+    open_ = false;
+    done_cv_.wait(lk, [&] { return joined_ == 0; });
     fn_ = nullptr;
   }
   if (error_) std::rethrow_exception(error_);

@@ -43,7 +43,8 @@ class ThreadPool {
   const std::function<void(int64_t)>* fn_ = nullptr;
   int64_t n_ = 0;
   std::atomic<int64_t> next_{0};
-  std::atomic<int> active_{0};
+  bool open_ = false;  // workers may still join the current loop (guarded by mu_)
+  int joined_ = 0;     // workers running the current loop (guarded by mu_)
   std::atomic<uint64_t> generation_{0};
   bool stop_ = false;
   std::exception_ptr error_;

@@ -2,17 +2,28 @@
 #include <mutex>
 #include <string>
 
+#include "common/cpu_features.h"
 #include "common/error.h"
+#include "kernels/isa_tables.h"
 #include "kernels/kernels.h"
 
 namespace qasr {
 
-#if !defined(QASR_X86_KERNELS)
+// The CPU check lives here, in a file compiled without ISA flags: the
+// tables' getters are only called once the CPU is known to support them.
+#if defined(QASR_X86_KERNELS)
+const KernelSet* kernels_avx2() { return cpu_features().avx2 ? avx2_table() : nullptr; }
+const KernelSet* kernels_avxvnni() { return cpu_features().avxvnni ? avxvnni_table() : nullptr; }
+const KernelSet* kernels_avx512vnni() { return cpu_features().avx512vnni ? avx512vnni_table() : nullptr; }
+#else
 const KernelSet* kernels_avx2() { return nullptr; }
 const KernelSet* kernels_avxvnni() { return nullptr; }
 const KernelSet* kernels_avx512vnni() { return nullptr; }
 #endif
-#if !defined(QASR_ARM_KERNELS)
+#if defined(QASR_ARM_KERNELS)
+const KernelSet* kernels_neon() { return cpu_features().neon ? neon_table() : nullptr; }
+const KernelSet* kernels_neondot() { return cpu_features().neon_dotprod ? neondot_table() : nullptr; }
+#else
 const KernelSet* kernels_neon() { return nullptr; }
 const KernelSet* kernels_neondot() { return nullptr; }
 #endif

@@ -17,7 +17,7 @@ struct ActScratch {
 };
 thread_local ActScratch t_scratch;
 
-// Rows per task when splitting along M: big enough to keep a kernel's
+// Rows per task when rows are split too: big enough to keep a kernel's
 // register tiles busy, small enough to share work among threads.
 constexpr int64_t kRowTile = 32;
 
@@ -31,12 +31,19 @@ void linear(const float* x, int64_t ldx, int64_t M, const PackedMatrix& w, const
   const PackedLayout& l = w.layout;
   const int threads = pool->size();
   const int64_t P = l.panels;
-  // Split panels into chunks, and rows into tiles when M is large, aiming
-  // for a few tasks per thread.
-  const int64_t row_tiles = M >= 2 * kRowTile && threads > 1 ? (M + kRowTile - 1) / kRowTile : 1;
-  const int64_t want_chunks = std::max<int64_t>(1, (threads * 4 + row_tiles - 1) / row_tiles);
-  const int64_t chunks = threads == 1 ? 1 : std::min<int64_t>(P, want_chunks);
-  const int64_t per_chunk = (P + chunks - 1) / chunks;
+  // Tasks split the panels first: every weight byte is then read by one
+  // task only, which is what bounds these kernels; panels go in multiples
+  // of 4 (the GEMV tiles) or 2 (the GEMM tiles). Rows are split as well
+  // only when there are too few panels to give every thread a few tasks.
+  const int64_t want = threads == 1 ? 1 : int64_t{threads} * 4;
+  const int64_t quantum = M < 4 ? 4 : 2;
+  int64_t per_chunk = (P + want - 1) / want;
+  per_chunk = std::max<int64_t>(1, std::min(P, (per_chunk + quantum - 1) / quantum * quantum));
+  const int64_t chunks = (P + per_chunk - 1) / per_chunk;
+  int64_t row_tiles = 1;
+  if (threads > 1 && chunks < want && M >= 2 * kRowTile) {
+    row_tiles = std::min((M + kRowTile - 1) / kRowTile, (want + chunks - 1) / chunks);
+  }
   const int64_t rows_per_tile = (M + row_tiles - 1) / row_tiles;
   const int64_t tasks = row_tiles * chunks;
 
@@ -57,7 +64,20 @@ void linear(const float* x, int64_t ldx, int64_t M, const PackedMatrix& w, const
     s.scales.resize(M * nb);
     s.sums.resize(M * nb);
   }
-  ks->quantize(x, ldx, M, l.K, s.codes.data(), s.scales.data(), s.sums.data());
+  if (threads > 1 && M >= 16) {
+    // Quantizing large batches costs ~10% of the product: share it too.
+    const int64_t parts = std::min<int64_t>(threads, M / 8);
+    const int64_t rows = (M + parts - 1) / parts;
+    pool->parallel_for(parts, [&](int64_t t) {
+      const int64_t m0 = t * rows, m1 = std::min(M, m0 + rows);
+      if (m0 < m1) {
+        ks->quantize(x + m0 * ldx, ldx, m1 - m0, l.K, s.codes.data() + m0 * nb * kBlock, s.scales.data() + m0 * nb,
+                     s.sums.data() + m0 * nb);
+      }
+    });
+  } else {
+    ks->quantize(x, ldx, M, l.K, s.codes.data(), s.scales.data(), s.sums.data());
+  }
   QuantizedActs qa;
   qa.M = M;
   qa.K = l.K;
