@@ -158,3 +158,22 @@ def test_kernel_selection():
             _core.set_kernel("no-such-kernel")
     finally:
         _core.set_kernel(before)
+
+
+@pytest.mark.parametrize("kernel", _core.kernels())
+def test_blocks_too_small_to_scale_are_zero_in_core_and_mirror(kernel):
+    # 127 / amax overflows for amax below ~3.7e-37: such blocks (and all-zero
+    # ones) get scale 0 and zero codes everywhere (docs/quantization.md §3).
+    x = np.zeros((3, 96), dtype=np.float32)
+    x[0, :32] = 1e-38
+    x[0, 5] = -2e-37
+    x[1, 32:64] = 3e-37
+    x[1, 64:] = np.float32(1e-45)  # smallest subnormal
+    x[2, :] = np.linspace(-1, 1, 96, dtype=np.float32)
+    codes, scales, sums = _core.quantize_activations(x, kernel=kernel)
+    mc, ms, msum = quant.quantize_activations(x)
+    np.testing.assert_array_equal(codes, mc)
+    np.testing.assert_array_equal(scales, ms)
+    np.testing.assert_array_equal(sums, msum)
+    assert not codes[:2].any() and not scales[:2].any()
+    assert codes[2].any()

@@ -284,10 +284,10 @@ void quantize_activations_ref(const float* x, int64_t ldx, int64_t M, int64_t K,
       int8_t* q = codes + (m * nb + b) * kBlock;
       int32_t sum = 0;
       float s = 0.0f;
-      if (amax == 0.0f) {
+      const float id = 127.0f / amax;
+      if (std::isinf(id)) {  // all zeros, or so small that 127 / amax overflows
         std::memset(q, 0, kBlock);
       } else {
-        const float id = 127.0f / amax;
         s = amax / 127.0f;
         for (int64_t k = k0; k < k0 + kBlock; ++k) {
           int v = 0;

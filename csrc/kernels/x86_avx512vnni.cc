@@ -96,10 +96,12 @@ void quantize_acts(const float* x, int64_t ldx, int64_t M, int64_t K, int8_t* co
       __m512i v[16];
       for (int i = 0; i < 16; ++i) v[i] = _mm512_castps_si512(block_absmax(row + 32 * (b + i)));
       const __m512 amax = _mm512_castsi512_ps(reduce16(v, max_ps_i));
-      const __mmask16 zero = _mm512_cmp_ps_mask(amax, _mm512_setzero_ps(), _CMP_EQ_OQ);
+      const __m512 idv = _mm512_div_ps(_mm512_set1_ps(127.0f), amax);
+      // 127 / amax is +inf for all-zero and (near-)subnormal blocks: zero codes.
+      const __mmask16 zero = _mm512_cmp_ps_mask(idv, _mm512_set1_ps(__builtin_inff()), _CMP_EQ_OQ);
       alignas(64) float ids[16];
-      _mm512_store_ps(ids, _mm512_div_ps(_mm512_set1_ps(127.0f), amax));
-      _mm512_storeu_ps(s + b, _mm512_div_ps(amax, _mm512_set1_ps(127.0f)));
+      _mm512_store_ps(ids, idv);
+      _mm512_storeu_ps(s + b, _mm512_maskz_div_ps(static_cast<__mmask16>(~zero), amax, _mm512_set1_ps(127.0f)));
       for (int i = 0; i < 16; ++i) {
         if (zero & (1u << i)) {
           memset(q + 32 * (b + i), 0, 32);
@@ -112,7 +114,7 @@ void quantize_acts(const float* x, int64_t ldx, int64_t M, int64_t K, int8_t* co
     }
     for (; b < full; ++b) {
       const float amax = _mm512_reduce_max_ps(block_absmax(row + 32 * b));
-      if (amax == 0.0f) {
+      if (__builtin_isinf(127.0f / amax)) {
         memset(q + 32 * b, 0, 32);
         s[b] = 0.0f;
         su[b] = 0;

@@ -152,9 +152,12 @@ def quantize_activations(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
     xp[:, :K] = x
     xb = xp.reshape(M, nb, BLOCK)
     amax = np.max(np.abs(xb), axis=2)
-    nonzero = amax != 0
-    safe = np.where(nonzero, amax, F32(1))
-    inv = F32(127) / safe
+    with np.errstate(divide="ignore", over="ignore"):
+        inv = F32(127) / amax
+    # 127 / amax is +inf for all-zero blocks and for blocks so small that the
+    # division overflows: those blocks get scale 0 and zero codes.
+    nonzero = ~np.isinf(inv)
+    inv = np.where(nonzero, inv, F32(0))
     q = np.clip(np.rint(xb * inv[..., None]), -127, 127)
     q = np.where(nonzero[..., None], q, 0).astype(np.int8)
     scales = np.where(nonzero, amax / F32(127), F32(0)).astype(F32)
