@@ -12,6 +12,9 @@ FORMATS = ("f32", "q8", "q4", "q4a")
 BITS = {"f32": 32, "q8": 8, "q4": 4, "q4a": 4}
 IMPLICIT_ZERO = {"q8": 128, "q4": 8}
 QRANGE = {"q8": (-127, 127), "q4": (-8, 7)}
+# The group a format gets when none is asked for: per row for q8 (its
+# kernels are fastest and 8 bits rarely need finer scales), 32 for 4 bits.
+DEFAULT_GROUP = {"f32": 0, "q8": 0, "q4": 32, "q4a": 32}
 GROUPS = {"q8": (32, 64, 128, 0), "q4": (32, 64, 128), "q4a": (32, 64, 128)}
 
 
