@@ -15,9 +15,9 @@ Only numpy (and soundfile for reading other audio formats) is needed.
 
 from __future__ import annotations
 
-from .audio import SAMPLE_RATE, load_audio, resample, resample_poly, write_wav
+from .audio import SAMPLE_RATE, load_audio, resample, write_wav
 from .manifest import ManifestEntry, read_clips, read_manifest, write_manifest
 from .text import normalize_text, number_to_words
 
-__all__ = ["SAMPLE_RATE", "load_audio", "resample", "resample_poly", "write_wav", "ManifestEntry",
+__all__ = ["SAMPLE_RATE", "load_audio", "resample", "write_wav", "ManifestEntry",
            "read_manifest", "read_clips", "write_manifest", "normalize_text", "number_to_words"]

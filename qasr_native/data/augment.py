@@ -24,7 +24,7 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
-from .audio import resample_poly
+from .audio import resample
 
 __all__ = ["AugmentConfig", "draw_params", "apply_augmentation", "speed_perturb", "colored_noise", "add_noise",
            "peak_normalize"]
@@ -85,7 +85,7 @@ def speed_perturb(x: np.ndarray, factor: float) -> np.ndarray:
         return np.asarray(x, dtype=np.float64).copy()
     r = Fraction(factor).limit_denominator(100)
     # Output rate / input rate = 1 / factor.
-    return resample_poly(x, r.denominator, r.numerator)
+    return resample(x, r.numerator, r.denominator).astype(np.float64)
 
 
 def colored_noise(n: int, color: str, rng: np.random.Generator) -> np.ndarray:
