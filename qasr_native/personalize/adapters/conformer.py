@@ -2,7 +2,7 @@
 
 Sources: a `.qasr` file (quantized layers come back as their dequantized
 float weights, so re-personalizing a packed file starts from what it
-serves), a PyTorch checkpoint (``.pt``: a ConformerCTC, or a dict with
+serves), a PyTorch checkpoint (``.pt``: a ``qasr train`` checkpoint, a ConformerCTC, or a dict with
 ``config`` and ``state_dict``/``model`` and optionally ``tokenizer``), or
 ``builtin`` (qasr_native/assets/builtin.qasr).
 
@@ -97,6 +97,11 @@ class ConformerAdapter(LinearAdapter):
             quantized = any(isinstance(m, MirrorLinear) for m in model.modules())
             return cls(_dequantized_copy(model), str(p), header.get("tokenizer"), header.get("frontend"), quantized)
         obj = torch.load(p, map_location="cpu", weights_only=False)
+        if isinstance(obj, dict) and "model_config" in obj:  # a `qasr train` checkpoint
+            from ...train.trainer import load_checkpoint_model
+
+            model, tok, _ = load_checkpoint_model(p)
+            return cls(model, str(p), tok.to_dict())
         if isinstance(obj, ConformerCTC):
             return cls(obj, str(p))
         if isinstance(obj, dict) and "config" in obj:
