@@ -243,27 +243,21 @@ def test_beam_search_runs_and_agrees_with_decoder(float_file):
     assert greedy.timestamps == sorted(greedy.timestamps)
 
 
-def test_many_streams_many_threads_share_one_model(float_file):
+def test_eight_streams_on_four_threads_share_one_model(float_file):
+    from concurrent.futures import ThreadPoolExecutor
+
     _, path = float_file
     rec = Recognizer(path, threads=2, chunk_ms=160, left_chunks=2)
     audios = [noise_audio(2.0 + 0.3 * i, seed=20 + i) for i in range(8)]
-    expected = [_stream_all(rec, a, seed=i, keep=False)[1].tokens for i, a in enumerate(audios)]
-    results = [None] * 8
-    errors = []
+    expected = [_stream_all(rec, a, seed=i, keep=False)[1] for i, a in enumerate(audios)]
 
     def work(i):
-        try:
-            results[i] = _stream_all(rec, audios[i], seed=100 + i, keep=False)[1].tokens
-        except Exception as e:  # pragma: no cover - reported below
-            errors.append(e)
+        return _stream_all(rec, audios[i], seed=100 + i, keep=False)[1]
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
-    assert results == expected
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(work, range(8)))
+    assert [r.tokens for r in results] == [e.tokens for e in expected]
+    assert [r.timestamps for r in results] == [e.timestamps for e in expected]
 
 
 def _rss_kb() -> int:
@@ -275,18 +269,29 @@ def _rss_kb() -> int:
 
 
 def test_streaming_memory_is_flat_on_endless_input(float_file):
+    """One hour of audio in 100 ms pieces, as an application would feed it
+    (finishing and resetting the stream at each endpoint): no RSS growth
+    after warm-up."""
+    from qasr_native.api import EndpointRules
+
     _, path = float_file
-    rec = Recognizer(path, chunk_ms=320, left_chunks=2)
+    rec = Recognizer(path, chunk_ms=320, left_chunks=2, endpoint=EndpointRules(rule3_min_utterance_length=20.0))
     stream = rec.stream()
-    piece = noise_audio(1.0, seed=9)
-    sizes, rss = [], []
-    for i in range(300):  # five minutes of audio
-        stream.accept_waveform(piece)
-        if i % 30 == 29:
-            sizes.append(stream.state_bytes)
-            rss.append(_rss_kb())
-    assert max(sizes[1:]) == sizes[1], sizes  # the caches stop growing after the first chunks
-    assert rss[-1] - rss[1] < 4096, rss      # no growth beyond allocator noise (4 MB)
+    minute = noise_audio(60.0, seed=9)
+    pieces = [minute[i:i + 1600] for i in range(0, len(minute), 1600)]
+    state, rss, segments = [], [], 0
+    for m in range(60):
+        for piece in pieces:
+            stream.accept_waveform(piece)
+            if stream.is_endpoint:
+                stream.finish()
+                stream.reset()
+                segments += 1
+        state.append(stream.state_bytes)
+        rss.append(_rss_kb())
+    assert segments >= 150  # rule 3 ends a segment every 20 s
+    assert max(state[1:]) <= max(state[:2]), state
+    assert rss[-1] - rss[2] < 2048, rss  # KB: allocator noise only
 
 
 def test_bad_input_is_a_clear_error(float_file, tmp_path):
@@ -319,6 +324,62 @@ def test_bad_input_is_a_clear_error(float_file, tmp_path):
         s.accept_waveform(noise_audio(0.1))
     s.reset()
     s.accept_waveform(noise_audio(0.1))
+
+
+def _rewrite(path, out, edit):
+    data = bytearray(open(path, "rb").read())
+    edit(data)
+    out.write_bytes(bytes(data))
+    return out
+
+
+def test_damaged_model_files_are_clear_errors(float_file, tmp_path):
+    import struct
+    import zlib
+
+    _, path = float_file
+
+    def version(d):  # a future major version, with a valid preamble checksum
+        d[8:10] = struct.pack("<H", 2)
+        d[44:48] = struct.pack("<I", zlib.crc32(bytes(d[:44])))
+
+    def flip_tensor_byte(d):
+        d[-100] ^= 0xFF
+
+    cases = [(version, "version"), (flip_tensor_byte, "CRC|checksum"), (lambda d: d.__setitem__(slice(0, 4), b"XXXX"), "magic")]
+    for k, (edit, msg) in enumerate(cases):
+        bad = _rewrite(path, tmp_path / f"bad{k}.qasr", edit)
+        with pytest.raises(ValueError, match=msg):
+            Recognizer(bad)
+    (tmp_path / "empty.qasr").write_bytes(b"")
+    with pytest.raises(ValueError):
+        Recognizer(tmp_path / "empty.qasr")
+
+
+def test_bad_audio_files_are_clear_errors(float_file, tmp_path):
+    import struct
+
+    _, path = float_file
+    rec = Recognizer(path)
+    (tmp_path / "zero.wav").write_bytes(b"")
+    with pytest.raises(ValueError, match="zero.wav"):
+        rec.transcribe(tmp_path / "zero.wav")
+    # A header that claims far more data than the file holds.
+    pcm = (noise_audio(0.5) * 32767).astype("<i2").tobytes()
+    fmt = struct.pack("<HHIIHH", 1, 1, 16000, 32000, 2, 16)
+    lying = b"RIFF" + struct.pack("<I", 36 + 10 * len(pcm)) + b"WAVE" + b"fmt " + struct.pack("<I", 16) + fmt + \
+        b"data" + struct.pack("<I", 10 * len(pcm)) + pcm
+    (tmp_path / "lying.wav").write_bytes(lying)
+    with pytest.warns(RuntimeWarning):
+        res = rec.transcribe(tmp_path / "lying.wav")  # the samples that are there, with a warning
+    assert res.duration == pytest.approx(0.5, abs=1e-3)
+    for rate in (0, -16000, 16000.5, float("nan")):
+        with pytest.raises(ValueError, match="Hz|rate"):
+            rec.transcribe(noise_audio(0.5), sample_rate=rate)
+    inf = noise_audio(0.5)
+    inf[3] = np.inf
+    with pytest.raises(ValueError):
+        rec.stream().accept_waveform(inf)
 
 
 def test_silence_gives_empty_text_and_endpoint(float_file):

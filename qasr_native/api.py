@@ -62,7 +62,9 @@ class Result:
 
     @classmethod
     def _from_core(cls, d: dict) -> "Result":
-        return cls(d["text"], list(d["tokens"]), [float(t) for t in d["timestamps"]], float(d["duration"]))
+        # Timestamps sit on the 10 ms fbank grid: milliseconds lose nothing.
+        return cls(d["text"], list(d["tokens"]), [round(float(t), 3) for t in d["timestamps"]],
+                   round(float(d["duration"]), 6))
 
     def to_dict(self) -> dict:
         return {"text": self.text, "tokens": self.tokens, "timestamps": self.timestamps, "duration": self.duration}
