@@ -6,6 +6,7 @@
 
 #include "common/error.h"
 #include "common/thread_pool.h"
+#include "ops/simd_clones.h"
 #include "ops/softmax.h"
 
 namespace qasr {
@@ -18,7 +19,7 @@ constexpr int64_t kQueryTile = 16;
 // One head, queries [q0, q1). Keys are copied transposed ([dh][Tk] for the
 // keys any query of the tile sees) so that both products run along
 // contiguous memory and vectorise without reordering any float sum.
-void head_tile(const AttentionArgs& a, int h, int64_t q0, int64_t q1, std::vector<float>& kt,
+QASR_CLONES void head_tile(const AttentionArgs& a, int h, int64_t q0, int64_t q1, std::vector<float>& kt,
                std::vector<float>& scores) {
   const int dh = a.head_dim;
   // Default: divide by sqrt(dh) as the reference models do (q k^T / sqrt(dh)).
