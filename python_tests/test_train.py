@@ -238,3 +238,13 @@ def test_cli_train_runs_and_exports(corpus, tmp_path, capsys):
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["step"] == 2 and read_qasr(tmp_path / "cli.qasr").header["model"]["family"] == "conformer_ctc"
     assert main(["train", "--config", str(p), "--set", "stepz=1"]) == 1
+
+
+def test_weight_setting_groups():
+    m = ConformerCTC(ConformerConfig(vocab_size=8, **SMALL))
+    assert set(weight_specs(m, "q4@64").values()) == {("q4", 64)}
+    assert set(weight_specs(m, "q4").values()) == {("q4", 32)}
+    assert weight_specs(m, "mixed")["blocks.0.ff2.linear2"] == ("q4", 64)
+    for bad in ("q4@x", "mixed@64", "q3"):
+        with pytest.raises(ValueError):
+            weight_specs(m, bad)
