@@ -16,3 +16,41 @@ echo "== aarch64 tests, -cpu max (dotprod)"
 QASR_EXPECT_KERNELS=neon,neondot $qemu -cpu max "$build/qasr_tests" --gtest_brief=1
 echo "== aarch64 tests, -cpu cortex-a72 (no dotprod)"
 QASR_EXPECT_KERNELS=neon $qemu -cpu cortex-a72 "$build/qasr_tests" --gtest_brief=1
+
+# The standalone executable: the aarch64 build must transcribe like the x86
+# one (same tokens and text, full context and streaming) on a small model.
+if python -c "import torch" 2>/dev/null; then
+  native=""
+  for d in "${QASR_TOOLS_DIR:-}" build/tests build/dev; do
+    if [ -n "$d" ] && [ -x "$d/qasr-transcribe" ]; then native="$d/qasr-transcribe"; break; fi
+  done
+  if [ -z "$native" ]; then
+    cmake -S . -B build/native-tools -G Ninja -DCMAKE_BUILD_TYPE=Release -DQASR_BUILD_TESTS=OFF -DQASR_BUILD_TOOLS=ON
+    cmake --build build/native-tools -j "$jobs" --target qasr-transcribe
+    native=build/native-tools/qasr-transcribe
+  fi
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+  PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" python scripts/make_test_model.py "$work/model.qasr"
+  models=("$work/model.qasr")
+  [ -f qasr_native/assets/builtin.qasr ] && models+=(qasr_native/assets/builtin.qasr)
+  for model in "${models[@]}"; do
+    for clip in qasr_native/assets/clips/*.wav; do
+      for mode in "" "--stream"; do
+        # Compare everything but the timing fields.
+        strip() { sed -E 's/, "seconds": [0-9.]+, "rtf": [0-9.]+//'; }
+        x86=$("$native" "$model" "$clip" --json $mode | strip)
+        arm=$($qemu -cpu max "$build/qasr-transcribe" "$model" "$clip" --json $mode | strip)
+        if [ "$x86" != "$arm" ]; then
+          echo "qasr-transcribe differs on $(basename "$model") $(basename "$clip") $mode:"
+          echo "  x86:     $x86"
+          echo "  aarch64: $arm"
+          exit 1
+        fi
+      done
+    done
+    echo "== qasr-transcribe aarch64 == x86 on $(basename "$model") ($(ls qasr_native/assets/clips/*.wav | wc -l) clips, full and streaming)"
+  done
+else
+  echo "== torch missing: the qasr-transcribe cross check needs it to write a model; skipped"
+fi

@@ -36,7 +36,6 @@ import argparse
 import json
 import os
 import platform
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -47,6 +46,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..tools import find_tool
 from . import _isa, _timing
 
 SHAPES: Tuple[Tuple[int, int], ...] = ((256, 1024), (1024, 256), (512, 2048), (2048, 512), (1024, 4096))
@@ -399,24 +399,9 @@ def _worker(mode: str, shapes: Sequence[Tuple[int, int]], Ms: Sequence[int], thr
 # Parent: peaks, workers, report.
 
 
-def _find_tool(name: str) -> Optional[Path]:
-    candidates = []
-    if os.environ.get("QASR_TOOLS_DIR"):
-        candidates.append(Path(os.environ["QASR_TOOLS_DIR"]) / name)
-    found = shutil.which(name)
-    if found:
-        candidates.append(Path(found))
-    repo = Path(__file__).resolve().parents[2]
-    candidates += [repo / "build" / "dev" / name, repo / "build" / "tests" / name]
-    for c in candidates:
-        if c.is_file() and os.access(c, os.X_OK):
-            return c
-    return None
-
-
 def measure_peaks(log: Callable[[str], None]) -> dict:
     """Per-kernel int8-dot and fp32 peaks (one thread) from qasr-bench-kernels."""
-    tool = _find_tool("qasr-bench-kernels")
+    tool = find_tool("qasr-bench-kernels")
     if tool is None:
         log("qasr-bench-kernels not found (build it, or set QASR_TOOLS_DIR): no % of peak")
         return {}

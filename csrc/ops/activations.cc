@@ -1,0 +1,33 @@
+#include "ops/activations.h"
+
+#include <cmath>
+
+namespace qasr {
+
+namespace {
+inline float sigmoid(float v) { return 1.0f / (1.0f + std::exp(-v)); }
+}  // namespace
+
+void relu_inplace(float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
+void silu_inplace(float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] = x[i] * sigmoid(x[i]);
+}
+
+void gelu_inplace(float* x, int64_t n) {
+  constexpr float kInvSqrt2 = 0.70710678118654752440f;
+  for (int64_t i = 0; i < n; ++i) x[i] = 0.5f * x[i] * (1.0f + std::erf(x[i] * kInvSqrt2));
+}
+
+void glu(const float* x, int64_t rows, int64_t d, float* y) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* a = x + r * 2 * d;
+    const float* b = a + d;
+    float* yr = y + r * d;
+    for (int64_t i = 0; i < d; ++i) yr[i] = a[i] * sigmoid(b[i]);
+  }
+}
+
+}  // namespace qasr
