@@ -10,5 +10,6 @@ void bind_format(pybind11::module_& m);
 void bind_frontend(pybind11::module_& m);
 void bind_decode(pybind11::module_& m);
 void bind_runtime(pybind11::module_& m);
+void bind_whisper(pybind11::module_& m);
 
 }  // namespace qasr::py_bindings

@@ -17,4 +17,5 @@ PYBIND11_MODULE(_core, m) {
   qasr::py_bindings::bind_frontend(m);
   qasr::py_bindings::bind_decode(m);
   qasr::py_bindings::bind_runtime(m);
+  qasr::py_bindings::bind_whisper(m);
 }
