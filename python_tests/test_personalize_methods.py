@@ -45,11 +45,12 @@ def _reference_outputs(adapter, clips, name):
         outs.append(o.detach().reshape(-1, o.shape[-1]))
         ins.append(a[0].detach().reshape(-1, a[0].shape[-1]))
 
+    prepared = [adapter.prepare(c.audio) for c in clips]  # prepare() runs the model too: not measured
     h = mod.register_forward_hook(keep)
     try:
         with torch.no_grad():
-            for c in clips:
-                adapter.forward(adapter.prepare(c.audio))
+            for inputs in prepared:
+                adapter.forward(inputs)
     finally:
         h.remove()
     return torch.cat(ins), torch.cat(outs)
@@ -77,6 +78,8 @@ def test_distortion_matches_a_direct_computation(adapter, clips):
         cos = float((yd * yq).sum() / (yd.norm() * yq.norm()))
         assert s.rel_mse[name][spec_key(c)] == pytest.approx(rel, rel=1e-6)
         assert s.one_minus_cos[name][spec_key(c)] == pytest.approx(1 - cos, rel=1e-4, abs=1e-12)
+    h = measure(adapter, clips, "distortion", CANDS, hessians=True, progress=None).hessians[name]
+    np.testing.assert_allclose(h, (x.double().T @ x.double()).numpy(), rtol=1e-9)  # each clip counted once
     for n in s.layers:  # fewer bits, more damage, on every layer
         assert s.rel_mse[n]["q4/32"] > s.rel_mse[n]["q8/0"] > 0
 

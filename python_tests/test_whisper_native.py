@@ -289,3 +289,24 @@ def test_inconsistent_headers_are_clear_errors(files, tmp_path, edit, match):
     _rewrite_header(files["q8"], bad, edit)
     with pytest.raises(ValueError, match=match):
         WhisperRecognizer(bad)
+
+
+# ----------------------------------------------------------------- qasr-transcribe
+
+
+def test_qasr_transcribe_tool_equals_the_python_api(files, real, tmp_path):
+    import subprocess
+
+    from qasr_native.tools import find_tool
+
+    tool = find_tool("qasr-transcribe")
+    if tool is None:
+        pytest.skip("qasr-transcribe is not built")
+    wav = clips.cache_dir() / f"pocketsphinx-{clips.PS_VERSION}-test-data" / REAL_FAST[0]
+    out = subprocess.run([str(tool), str(files["q8"]), str(wav), "--json", "--threads", "2"], capture_output=True,
+                         text=True, check=True)
+    got = json.loads(out.stdout)
+    text, tokens = WhisperRecognizer(files["q8"], threads=2).transcribe(real[REAL_FAST[0]])
+    assert got["tokens"] == tokens and got["text"] == text
+    bad = subprocess.run([str(tool), str(files["q8"]), str(wav), "--stream"], capture_output=True, text=True)
+    assert bad.returncode != 0 and "not available for Whisper" in bad.stderr

@@ -16,9 +16,12 @@
 #include <string>
 
 #include "common/error.h"
+#include "common/thread_pool.h"
+#include "format/qasr_file.h"
 #include "frontend/resample.h"
 #include "frontend/wav.h"
 #include "runtime/recognizer.h"
+#include "runtime/whisper/whisper_runner.h"
 
 namespace {
 
@@ -51,6 +54,40 @@ long parse_int(const char* flag, const char* v, long lo, long hi) {
                              std::to_string(hi) + "], got '" + v + "'");
   }
   return x;
+}
+
+// Whisper files (model.family "whisper"): batch transcription in 30 s
+// windows (docs/whisper.md); no streaming, no timestamps.
+int run_whisper(std::shared_ptr<const qasr::QasrFile> file, const std::string& audio_path, int threads, bool stream,
+                bool json) {
+  if (stream) throw qasr::InvalidInput("--stream is not available for Whisper models (batch transcription only)");
+  auto model = std::make_shared<const qasr::whisper::Model>(std::move(file));
+  qasr::Audio audio = qasr::read_wav(audio_path);
+  for (const std::string& w : audio.warnings) std::fprintf(stderr, "qasr-transcribe: warning: %s\n", w.c_str());
+  const int rate = qasr::WhisperMel::kSampleRate;
+  std::vector<float> samples = std::move(audio.samples);
+  if (audio.sample_rate != rate) {
+    samples = qasr::resample(samples.data(), static_cast<int64_t>(samples.size()), audio.sample_rate, rate);
+  }
+  if (samples.empty()) throw qasr::InvalidInput(audio_path + ": no samples");
+  qasr::ThreadPool pool(threads);
+  qasr::whisper::Runner runner(model, &pool);
+  const auto t0 = std::chrono::steady_clock::now();
+  qasr::whisper::Result r = runner.transcribe(samples.data(), static_cast<int64_t>(samples.size()));
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double dur = static_cast<double>(samples.size()) / rate;
+  const double rtf = dur > 0 ? secs / dur : 0.0;
+  if (json) {
+    std::printf("{\"text\": \"%s\", \"tokens\": [", json_escape(r.text).c_str());
+    for (size_t i = 0; i < r.tokens.size(); ++i) std::printf("%s%d", i ? ", " : "", r.tokens[i]);
+    std::printf("], \"timestamps\": [], \"duration\": %.3f, \"seconds\": %.4f, \"rtf\": %.4f, \"mode\": \"full\"}\n",
+                dur, secs, rtf);
+  } else {
+    std::printf("%s\n", r.text.c_str());
+    std::fprintf(stderr, "audio %.2f s, compute %.3f s, RTF %.4f (whisper, %zu window%s, %d thread%s)\n", dur, secs,
+                 rtf, r.windows.size(), r.windows.size() == 1 ? "" : "s", threads, threads == 1 ? "" : "s");
+  }
+  return 0;
 }
 
 }  // namespace
@@ -90,6 +127,13 @@ int main(int argc, char** argv) {
   }
 
   try {
+    {
+      auto file = qasr::QasrFile::open(model_path);
+      const qasr::Json* fam = file->header()["model"].get("family");
+      if (fam && fam->type() == qasr::Json::Type::String && fam->as_string() == "whisper") {
+        return run_whisper(std::move(file), audio_path, threads, stream, json);
+      }
+    }
     auto model = qasr::ConformerModel::load(model_path, threads);
     qasr::Audio audio = qasr::read_wav(audio_path);
     for (const std::string& w : audio.warnings) std::fprintf(stderr, "qasr-transcribe: warning: %s\n", w.c_str());

@@ -132,6 +132,7 @@ class _Collector:
         self.stats = {l.name: LayerStats() for l in self.layers}
         self.qweights: Dict[Tuple[str, str], TorchQuantizedWeight] = {}
         self.inputs = None
+        self.active = False  # hooks count only the measured forward, not prepare()'s own decoding
 
     def _qw(self, layer: LayerInfo, cand) -> TorchQuantizedWeight:
         key = (layer.name, spec_key(cand))
@@ -147,6 +148,8 @@ class _Collector:
         module = self.adapter.module(layer.name)
 
         def fn(mod, args, out):
+            if not self.active:
+                return
             n = self.inputs.valid_rows(layer) if self.inputs is not None else None
             y = _rows(out.detach().to(torch.float32), n)
             if self.want_median:
@@ -216,8 +219,11 @@ def measure(adapter: LinearAdapter, clips, method: str = "distortion",
         try:
             with torch.no_grad():
                 for clip, inputs in _prepared(adapter, clips, res.skipped, progress and f"{progress} ({method})"):
-                    col.inputs = inputs
-                    adapter.forward(inputs)
+                    col.inputs, col.active = inputs, True
+                    try:
+                        adapter.forward(inputs)
+                    finally:
+                        col.active = False
                     res.clips += 1
                     seen_seconds += clip.audio.size / 16000
         finally:

