@@ -169,9 +169,12 @@ void attention(const AttentionArgs& a, ThreadPool* pool) {
   thread_local std::vector<float> kt;
   kt.resize(static_cast<size_t>(a.heads) * a.head_dim * std::max<int64_t>(a.Tk, 1));
   const bool parallel = pool && pool->size() > 1;
-  auto transpose = [&](int64_t h) { transpose_keys(a, static_cast<int>(h), kt.data() + h * a.head_dim * a.Tk); };
+  // A thread_local is per thread: tasks on pool workers must reach the
+  // caller's buffer through a pointer, never by its name.
+  float* const ktp = kt.data();
+  auto transpose = [&](int64_t h) { transpose_keys(a, static_cast<int>(h), ktp + h * a.head_dim * a.Tk); };
   const int64_t tiles = (a.Tq + kQueryTile - 1) / kQueryTile;
-  const float* kts = kt.data();
+  const float* kts = ktp;
   auto task = [&](int64_t t) {
     thread_local std::vector<float> scores;
     const int h = static_cast<int>(t % a.heads);
