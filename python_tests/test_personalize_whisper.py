@@ -39,3 +39,21 @@ def test_statistics_skip_padding_and_fisher_is_per_clip(adapter):
     s = measure(adapter, clips, "fisher", parse_widths("4,8"), layers=layers, progress=None)
     for l in layers:
         assert s.fisher[l.name]["q4/32"] > s.fisher[l.name]["q8/0"] > 0
+
+
+def test_whisper_size_prediction_is_exact(adapter, tmp_path):
+    import os
+
+    from qasr_native.personalize.calibration import calibrate_assignment
+
+    names = [l.name for l in adapter.layers()]
+    rng = np.random.default_rng(0)
+    choices = [("f32", 0), ("q8", 0), ("q4", 32)]
+    assignment = {n: choices[rng.integers(3)] for n in names}
+    assignment["proj_out"] = ("q8", 0)
+    prov = {"source_model": "x", "method": "t", "budget_bytes": 10**8}
+    predicted = adapter.sizer(prov, {"calibration": "minmax"}).file_size(assignment)
+    out = tmp_path / "w.qasr"
+    adapter.writer(calibrate_assignment(adapter, assignment, "minmax", progress=None),
+                   {**prov, "predicted_size": predicted}, {"calibration": "minmax"}).write(out)
+    assert os.path.getsize(out) == predicted

@@ -10,3 +10,18 @@ cmake --build "$build" -j "$jobs"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 ctest --test-dir "$build" --output-on-failure -j "$jobs"
+
+# The executor end to end under the sanitizers: qasr-transcribe on a small
+# mixed-precision model (written by PyTorch), full context and streaming,
+# greedy and beam search, over the shipped clips.
+if python -c "import torch" 2>/dev/null; then
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+  PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" python scripts/make_test_model.py "$work/model.qasr"
+  for clip in qasr_native/assets/clips/*.wav; do
+    for args in "" "--stream" "--stream --chunk-ms 120 --left-chunks 1 --beam 4" "--beam 8 --threads 2"; do
+      "$build/qasr-transcribe" "$work/model.qasr" "$clip" --json $args >/dev/null
+    done
+  done
+  echo "== qasr-transcribe clean under ASan+UBSan ($(ls qasr_native/assets/clips/*.wav | wc -l) clips x 4 modes)"
+fi

@@ -2,17 +2,19 @@
 
 #include <cmath>
 
+#include "ops/simd_clones.h"
+
 namespace qasr {
 
 namespace {
-inline float sigmoid(float v) { return 1.0f / (1.0f + std::exp(-v)); }
+QASR_ALWAYS_INLINE float sigmoid(float v) { return 1.0f / (1.0f + exp_poly(-v)); }
 }  // namespace
 
-void relu_inplace(float* x, int64_t n) {
+QASR_CLONES void relu_inplace(float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
 
-void silu_inplace(float* x, int64_t n) {
+QASR_CLONES void silu_inplace(float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] = x[i] * sigmoid(x[i]);
 }
 
@@ -21,7 +23,7 @@ void gelu_inplace(float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] = 0.5f * x[i] * (1.0f + std::erf(x[i] * kInvSqrt2));
 }
 
-void glu(const float* x, int64_t rows, int64_t d, float* y) {
+QASR_CLONES void glu(const float* x, int64_t rows, int64_t d, float* y) {
   for (int64_t r = 0; r < rows; ++r) {
     const float* a = x + r * 2 * d;
     const float* b = a + d;

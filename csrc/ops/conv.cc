@@ -2,10 +2,11 @@
 
 #include "kernels/linear.h"
 #include "ops/activations.h"
+#include "ops/simd_clones.h"
 
 namespace qasr {
 
-void depthwise_conv1d_causal(const float* x, int64_t rows, int64_t d, int kernel, const float* w,
+QASR_CLONES void depthwise_conv1d_causal(const float* x, int64_t rows, int64_t d, int kernel, const float* w,
                              const float* bias, float* y) {
   for (int64_t t = 0; t < rows; ++t) {
     float* yr = y + t * d;

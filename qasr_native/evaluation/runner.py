@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
@@ -55,15 +56,18 @@ def make_transcriber(model: str, backend: str = "auto", threads: int = 1) -> Tra
         if backend in ("auto", "core"):
             try:
                 from ..api import Recognizer
-            except ImportError:
+
+                rec = Recognizer(str(p), threads=threads)
+            except (ImportError, ValueError) as e:
                 if backend == "core":
-                    raise RuntimeError("the C++ backend needs qasr_native.api, which this build lacks; "
+                    raise RuntimeError(f"{model}: the C++ core cannot run this file here ({e}); "
                                        "use --backend torch") from None
             else:
-                rec = Recognizer(str(p), threads=threads)
                 return Transcriber(model, lambda a: rec.transcribe(a, sample_rate=SAMPLE_RATE).text, "core")
+        if family == "whisper":
+            return _whisper_mirror(p)
         if family != "conformer_ctc":
-            raise ValueError(f"{model}: the torch backend runs Conformer-CTC files only (this is {family!r})")
+            raise ValueError(f"{model}: the torch backend runs Conformer-CTC and Whisper files (this is {family!r})")
     # Conformer in PyTorch: checkpoints in float, .qasr files with the mirrored integer arithmetic
     import torch
 
@@ -88,6 +92,27 @@ def make_transcriber(model: str, backend: str = "auto", threads: int = 1) -> Tra
         return adapter.decode_ids(ctc_greedy(logits[0], adapter.config.blank).tolist())
 
     return Transcriber(model, run, kind)
+
+
+@functools.lru_cache(maxsize=4)
+def _whisper_processor(source: str):
+    from ..models.whisper import load_whisper
+
+    return load_whisper(source).processor
+
+
+def _whisper_mirror(path: Path) -> Transcriber:
+    """A Whisper `.qasr` in transformers with the core's arithmetic mirrored; the
+    processor (tokenizer, feature extractor) comes from the source model the file names."""
+    from ..export.qasr_file import read_qasr
+    from ..export.whisper import mirror_bundle
+    from ..models.whisper import transcribe_whisper
+
+    source = read_qasr(path, verify=False).header.get("provenance", {}).get("source_model")
+    if not source:
+        raise ValueError(f"{path}: no provenance.source_model to take the Whisper processor from")
+    bundle = mirror_bundle(path, _whisper_processor(source))
+    return Transcriber(str(path), lambda a: transcribe_whisper(bundle, a[: 30 * SAMPLE_RATE]).text, "torch-mirror")
 
 
 def evaluate(transcribers: Sequence[Transcriber], manifest, limit: Optional[int] = None,

@@ -1,0 +1,184 @@
+#!/usr/bin/env python
+"""Personalization experiments: seed method vs ours, matched vs mismatched speaker.
+
+For every held-out speaker s of CALIB (a manifest with a ``speaker`` field):
+calibrate on s's clips (matched) and test on s's TEST clips; the file
+calibrated on the next speaker in the list is also tested on s
+(mismatched). Calibration and test clips are different files (checked).
+Methods:
+  seed  = median sensitivity on clips cut to 1.5625 s + myQASR round robin
+          (released code order) over {32, 8, 4} with exact sizes + cosine calibration
+  ours  = distortion sensitivity + exact knapsack + mse calibration
+  ours-fisher = fisher sensitivity + knapsack + fisher calibration (--fisher)
+plus uniform int8 / int4 and the float model. Every file is written,
+its size measured, and it is evaluated with `qasr eval`'s machinery (the C++
+core for Conformer files; the PyTorch mirror for Whisper until the core
+serves Whisper).
+
+  python scripts/personalize_experiments.py MODEL --calib CALIB.jsonl --test TEST.jsonl \\
+      --budgets 0.17x,0.21x,0.25x --out work/exp_conformer
+Writes OUT/results.json and OUT/results.md (the table in docs/personalization.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("model")
+    ap.add_argument("--calib", required=True)
+    ap.add_argument("--test", required=True)
+    ap.add_argument("--budgets", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--speakers", type=int, default=None, help="first N speakers only")
+    ap.add_argument("--calib-per-speaker", type=int, default=None)
+    ap.add_argument("--test-per-speaker", type=int, default=None)
+    ap.add_argument("--fisher", action="store_true", help="also run ours-fisher")
+    ap.add_argument("--no-mismatched", action="store_true")
+    args = ap.parse_args()
+
+    import torch
+
+    torch.set_num_threads(1)
+    from qasr_native.audio import load_audio
+    from qasr_native.data.manifest import read_manifest, write_manifest
+    from qasr_native.evaluation.metrics import error_rates
+    from qasr_native.evaluation.runner import make_transcriber
+    from qasr_native.personalize.adapters import load_adapter
+    from qasr_native.personalize.allocation import knapsack, myqasr
+    from qasr_native.personalize.calibration import calibrate_assignment
+    from qasr_native.personalize.clips import ClipSet
+    from qasr_native.personalize.pipeline import SEED_CLIP_SECONDS, _write, pack
+    from qasr_native.personalize.sensitivity import measure
+    from qasr_native.personalize.size import parse_budget
+    from qasr_native.personalize.widths import parse_widths
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    t_all = time.perf_counter()
+    adapter = load_adapter(args.model)
+    cands = parse_widths("4,8")
+    names = [l.name for l in adapter.layers()]
+    float_size = adapter.float_size()
+    budgets = [b.strip() for b in args.budgets.split(",")]
+
+    calib = read_manifest(args.calib)
+    test = read_manifest(args.test)
+    overlap = {os.path.realpath(e.path) for e in calib} & {os.path.realpath(e.path) for e in test}
+    if overlap:
+        raise SystemExit(f"calibration and test share {len(overlap)} files")
+    speakers = list(OrderedDict.fromkeys(e.speaker for e in calib))
+    if args.speakers:
+        speakers = speakers[: args.speakers]
+    partner = {s: speakers[(i + 1) % len(speakers)] for i, s in enumerate(speakers)}  # mismatched calibration
+    calib_sets = {}
+    for s in speakers:
+        entries = [e for e in calib if e.speaker == s][: args.calib_per_speaker]
+        calib_sets[s] = write_manifest(out / "calib" / f"{s}.jsonl", entries, relative=False)
+    tests = {}
+    for s in speakers:
+        entries = [e for e in test if e.speaker == s][: args.test_per_speaker]
+        tests[s] = [(np.asarray(load_audio(e.path, target_rate=16000), np.float32), e.text) for e in entries]
+
+    def wer(path, s):
+        t = make_transcriber(str(path), "auto")
+        hyps = [t(a) for a, _ in tests[s]]
+        return error_rates([r for _, r in tests[s]], hyps).wer, t.kind
+
+    results = {"model": args.model, "float_size": float_size, "speakers": speakers, "partner": partner,
+               "calib_clips": {s: len(read_manifest(calib_sets[s])) for s in speakers},
+               "test_clips": {s: len(tests[s]) for s in speakers}, "rows": []}
+    log = open(out / "log.txt", "a")
+
+    def note(msg):
+        print(msg, flush=True)
+        log.write(msg + "\n")
+        log.flush()
+
+    # baselines: float, uniform int8 / int4 (min-max)
+    for prec in ("float32", "int8", "int4"):
+        path = out / f"uniform_{prec}.qasr"
+        r = pack(adapter, prec, path)
+        wers = {}
+        for s in speakers:
+            wers[s], kind = wer(path, s)
+        results["rows"].append({"method": f"uniform {prec}", "budget": None, "size": r["actual_size"],
+                                "matched": wers, "mismatched": None, "backend": kind})
+        note(f"uniform {prec}: {r['actual_size']} B, WER {np.mean(list(wers.values())):.2f} ({kind})")
+
+    methods = [("seed", "median", "myqasr", "cosine"), ("ours", "distortion", "knapsack", "mse")]
+    if args.fisher:
+        methods.append(("ours-fisher", "fisher", "knapsack", "fisher"))
+    files = {}  # (method, budget, calib speaker) -> (path, size)
+    stage_t = {}
+    for label, sens_m, alloc_m, cal_m in methods:
+        for c in speakers:
+            t0 = time.perf_counter()
+            clips = ClipSet(calib_sets[c], max_seconds=SEED_CLIP_SECONDS if label == "seed" else None)
+            sens = measure(adapter, clips, sens_m, cands, hessians=(cal_m == "cosine"),
+                           fisher_diag=(cal_m == "fisher"), progress=None)
+            stage_t.setdefault(label, []).append(time.perf_counter() - t0)
+            for b in budgets:
+                bb = parse_budget(b, float_size)
+                prov = {"source_model": adapter.source, "method": label, "budget_bytes": bb,
+                        "calibration": {"clips": sens.clips, "seconds": round(sens.seconds, 3), "speaker": c}}
+                extra = {"calibration": cal_m, "activation_clipping": "none"}
+                sizer = adapter.sizer(prov, extra)
+                if alloc_m == "knapsack":
+                    alloc = knapsack(sizer, names, cands, sens.scores(cands), bb)
+                else:
+                    alloc = myqasr(sizer, names, cands, sens.ranking_score(cands), bb, "code")
+                q = calibrate_assignment(adapter, alloc.assignment, cal_m, sens, progress=None)
+                path = out / f"{label}_{b}_{c}.qasr"
+                size = _write(adapter, q, path, prov, extra, alloc.size)
+                files[(label, b, c)] = (path, size)
+            note(f"{label} calibrated on {c}: {stage_t[label][-1]:.1f} s")
+    for label, *_ in methods:
+        for b in budgets:
+            matched, mismatched, sizes = {}, {}, {}
+            for s in speakers:
+                path, size = files[(label, b, s)]
+                matched[s], kind = wer(path, s)
+                sizes[s] = size
+                if not args.no_mismatched:
+                    mismatched[s], _ = wer(files[(label, b, partner[s])][0], s)
+            row = {"method": label, "budget": b, "budget_bytes": parse_budget(b, float_size),
+                   "size": max(sizes.values()), "sizes": sizes, "matched": matched,
+                   "mismatched": mismatched or None, "backend": kind}
+            results["rows"].append(row)
+            note(f"{label} {b}: size <= {row['size']} B, WER matched {np.mean(list(matched.values())):.2f}"
+                 + (f", mismatched {np.mean(list(mismatched.values())):.2f}" if mismatched else ""))
+    results["sensitivity_seconds_per_calib_set"] = {k: round(float(np.mean(v)), 1) for k, v in stage_t.items()}
+    results["wall_s"] = round(time.perf_counter() - t_all, 1)
+    (out / "results.json").write_text(json.dumps(results, indent=1))
+    (out / "results.md").write_text(table(results))
+    print(table(results))
+    return 0
+
+
+def table(res: dict) -> str:
+    sp = res["speakers"]
+    head = "| method | budget | max size (B) | " + " | ".join(sp) + " | mean matched | mean mismatched |"
+    lines = [head, "|" + "---|" * (len(sp) + 5)]
+    for r in res["rows"]:
+        m = r["matched"]
+        mm = r.get("mismatched")
+        cells = [f"{m[s]:.1f}" for s in sp]
+        lines.append(f"| {r['method']} | {r['budget'] or '-'} | {r['size']} | " + " | ".join(cells)
+                     + f" | {np.mean([m[s] for s in sp]):.2f} | "
+                     + (f"{np.mean([mm[s] for s in sp]):.2f}" if mm else "-") + " |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
