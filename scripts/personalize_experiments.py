@@ -46,6 +46,7 @@ def main() -> int:
     ap.add_argument("--test-per-speaker", type=int, default=None)
     ap.add_argument("--fisher", action="store_true", help="also run ours-fisher")
     ap.add_argument("--no-mismatched", action="store_true")
+    ap.add_argument("--no-uniform", action="store_true", help="skip the float / uniform int8 / int4 rows")
     args = ap.parse_args()
 
     import torch
@@ -113,7 +114,7 @@ def main() -> int:
         log.flush()
 
     # baselines: float, uniform int8 / int4 (min-max)
-    for prec in ("float32", "int8", "int4"):
+    for prec in () if args.no_uniform else ("float32", "int8", "int4"):
         path = out / f"uniform_{prec}.qasr"
         r = pack(adapter, prec, path)
         wers = {}
