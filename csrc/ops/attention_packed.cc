@@ -6,7 +6,7 @@
 #include "common/error.h"
 #include "common/thread_pool.h"
 #include "kernels/linear.h"
-#include "ops/softmax.h"
+#include "ops/vmath.h"
 
 namespace qasr {
 
@@ -64,6 +64,8 @@ void PackedHeads::pack(const float* kp, int64_t ldk, const float* vp, int64_t ld
 
 void attention_packed(const float* q, int64_t ldq, int64_t Tq, const PackedHeads& kv, float scale, float* out,
                       int64_t ldo, std::vector<float>& scores, std::vector<float>& qh, ThreadPool* pool) {
+  (void)scores;
+  (void)qh;
   if (Tq <= 0) return;
   if (kv.heads <= 0) invalid("attention_packed: keys and values are not packed");
   const int dh = kv.head_dim;
@@ -71,26 +73,31 @@ void attention_packed(const float* q, int64_t ldq, int64_t Tq, const PackedHeads
   // Scale the queries, not the scores: for dh = 64 (Whisper) 1/8 is exact, and
   // transformers' Whisper scales the projected queries the same way.
   const float s = scale != 0.0f ? scale : 1.0f / std::sqrt(static_cast<float>(dh));
-  scores.resize(static_cast<size_t>(Tq * T));
-  qh.resize(static_cast<size_t>(Tq * dh));
-  for (int h = 0; h < kv.heads; ++h) {
-    for (int64_t i = 0; i < Tq; ++i) {
-      const float* src = q + i * ldq + h * dh;
-      float* dst = qh.data() + i * dh;
+  // Tasks of (head, 64 queries): a tile's scores (64 x T floats) stay in
+  // cache between the two products and the softmax. Nested linear() calls
+  // run on the task's thread (the pool is busy with this loop).
+  constexpr int64_t kTile = 64;
+  const int64_t tiles = (Tq + kTile - 1) / kTile;
+  auto task = [&](int64_t t) {
+    thread_local std::vector<float> sc, qt;
+    const int h = static_cast<int>(t % kv.heads);
+    const int64_t i0 = (t / kv.heads) * kTile, rows = std::min(kTile, Tq - i0);
+    sc.resize(static_cast<size_t>(rows * T));
+    qt.resize(static_cast<size_t>(rows * dh));
+    for (int64_t i = 0; i < rows; ++i) {
+      const float* src = q + (i0 + i) * ldq + h * dh;
+      float* dst = qt.data() + i * dh;
       for (int c = 0; c < dh; ++c) dst[c] = src[c] * s;
     }
-    linear(qh.data(), dh, Tq, kv.k[h], nullptr, scores.data(), T, pool);
-    auto rows = [&](int64_t r0, int64_t r1) {
-      for (int64_t i = r0; i < r1; ++i) softmax_inplace(scores.data() + i * T, T);
-    };
-    if (pool && pool->size() > 1 && Tq >= 64) {
-      const int64_t parts = std::min<int64_t>(Tq / 32, int64_t{pool->size()} * 4);
-      const int64_t per = (Tq + parts - 1) / parts;
-      pool->parallel_for(parts, [&](int64_t t) { rows(t * per, std::min(Tq, (t + 1) * per)); });
-    } else {
-      rows(0, Tq);
-    }
-    linear(scores.data(), T, Tq, kv.vt[h], nullptr, out + h * dh, ldo, pool);
+    linear(qt.data(), dh, rows, kv.k[h], nullptr, sc.data(), T, pool);
+    for (int64_t i = 0; i < rows; ++i) softmax_inplace_vec(sc.data() + i * T, T);
+    linear(sc.data(), T, rows, kv.vt[h], nullptr, out + i0 * ldo + h * dh, ldo, pool);
+  };
+  const int64_t n = tiles * kv.heads;
+  if (pool && pool->size() > 1 && n > 1) {
+    pool->parallel_for(n, task);
+  } else {
+    for (int64_t t = 0; t < n; ++t) task(t);
   }
 }
 
