@@ -238,3 +238,53 @@ def test_cli_train_runs_and_exports(corpus, tmp_path, capsys):
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["step"] == 2 and read_qasr(tmp_path / "cli.qasr").header["model"]["family"] == "conformer_ctc"
     assert main(["train", "--config", str(p), "--set", "stepz=1"]) == 1
+
+
+def test_weight_setting_groups():
+    m = ConformerCTC(ConformerConfig(vocab_size=8, **SMALL))
+    assert set(weight_specs(m, "q4@64").values()) == {("q4", 64)}
+    assert set(weight_specs(m, "q4").values()) == {("q4", 32)}
+    assert weight_specs(m, "mixed")["blocks.0.ff2.linear2"] == ("q4", 64)
+    for bad in ("q4@x", "mixed@64", "q3"):
+        with pytest.raises(ValueError):
+            weight_specs(m, bad)
+
+
+@pytest.mark.parametrize("weights", ["q4@64", "mixed"])
+def test_qat_model_serves_identically_in_the_core(corpus, tmp_path, weights):
+    """The C++ core runs the exported QAT model as trained: logits within the
+    executor's documented tolerance of the training-time forward (0.05: an
+    activation within float rounding of an int8 boundary may round the other
+    way, python_tests/test_runtime_conformer.py), greedy tokens equal except
+    on near-ties, and then the same transcripts, full context and streaming."""
+    api = pytest.importorskip("qasr_native.api")
+    from qasr_native.data.audio import load_audio
+
+    cfg = toy_config(corpus, tmp_path / "qat", steps=3, quant={"weights": weights, "activations": "int8"},
+                     export=str(tmp_path / "m.qasr"))
+    tr = Trainer(cfg, progress=False, log=lambda s: None)
+    tr.fit()
+    tr.model.eval()
+    rec = api.Recognizer(str(tmp_path / "m.qasr"), chunk_ms=160, left_chunks=2)
+    assert rec.chunk_frames == 4
+    nonempty = 0
+    for i, e in enumerate(tr.train_fs.entries):
+        feats = tr.train_fs.feats(i)
+        for chunk, left in ((None, -1), (4, 2)):
+            with torch.no_grad():
+                ref = tr.model(torch.from_numpy(feats)[None], chunk_size=chunk, left_chunks=left)[0][0].numpy()
+            got = rec.logits(feats, chunk or 0, left)
+            assert got.shape == ref.shape
+            dev = float(np.abs(got - ref).max())
+            assert dev < 0.05, (i, chunk, dev)
+            top2 = np.sort(ref, axis=1)[:, -2:]
+            differ = got.argmax(1) != ref.argmax(1)
+            assert np.all(top2[differ, 1] - top2[differ, 0] <= 2 * dev)
+            if differ.any():
+                continue
+            want = tr.tokenizer.decode(ctc_greedy_ids(torch.from_numpy(ref), len(ref)))
+            audio = load_audio(e.path)
+            res = rec.transcribe(audio, streaming=chunk is not None)
+            assert res.text == want
+            nonempty += bool(want)
+    assert nonempty >= 4  # the model says something, so equal transcripts mean something

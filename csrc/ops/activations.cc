@@ -7,7 +7,7 @@
 namespace qasr {
 
 namespace {
-inline float sigmoid(float v) { return 1.0f / (1.0f + exp_poly(-v)); }
+QASR_ALWAYS_INLINE float sigmoid(float v) { return 1.0f / (1.0f + exp_poly(-v)); }
 }  // namespace
 
 QASR_CLONES void relu_inplace(float* x, int64_t n) {

@@ -9,7 +9,7 @@ namespace qasr {
 namespace {
 
 // Sum of n floats in eight fixed lanes (vectorises; same order in every clone).
-inline float lane_sum(const float* x, int64_t n, float shift, bool square) {
+QASR_ALWAYS_INLINE float lane_sum(const float* x, int64_t n, float shift, bool square) {
   float part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {

@@ -15,12 +15,20 @@
 #define QASR_CLONES
 #endif
 
+// Helpers of a cloned function must be inlined into each clone to be
+// compiled for its instruction set.
+#if defined(__GNUC__) || defined(__clang__)
+#define QASR_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define QASR_ALWAYS_INLINE inline
+#endif
+
 namespace qasr {
 
 // exp(x) to ~2 ulp without a library call, so loops over it vectorise
 // (Cody-Waite range reduction, degree-6 polynomial, Cephes' coefficients).
 // Inputs below -87.3 (and -inf) give 0, above 88.7 exp(88.7).
-static inline float exp_poly(float x0) {
+QASR_ALWAYS_INLINE float exp_poly(float x0) {
   const float x = x0 < -87.3f ? -87.3f : (x0 > 88.7f ? 88.7f : x0);
   const float magic = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
   const float n = (x * 1.44269504088896341f + magic) - magic;

@@ -2,9 +2,10 @@
 
 A setting is (weights, activations, qat):
 
-* weights: "float" | "q8" | "q4" | "q4a" | "mixed" (8-bit where the model is
-  most sensitive: the subsampling projection, attention and the CTC head;
-  4-bit feed-forward and convolution-module projections) | {layer: spec}.
+* weights: "float" | "q8" | "q4" | "q4a" (each optionally "@GROUP": "q4@64") | "mixed"
+  (q8 per row where the model is most sensitive: the subsampling projection,
+  attention and the CTC head; q4@64 for the feed-forward and
+  convolution-module projections) | {layer: spec}.
 * activations: "int8" (the core's dynamic per-row 32-block int8, what every
   quantized layer serves with) | "float".
 * qat: True trains the float master weights through the quantizer with a
@@ -36,19 +37,24 @@ ACTIVATIONS = ("float", "int8")
 
 # Substrings of layer names kept at 8 bits by the "mixed" setting.
 MIXED_8BIT = ("subsample.out", "attn.qkv", "attn.out", "head")
+MIXED_4BIT_GROUP = 64  # the other layers: q4 with 64-wide groups (the built-in model's format)
 
 
 def weight_specs(model: nn.Module, weights: Union[str, dict]) -> Dict[str, Tuple[str, int]]:
     """{layer: (format, group)} for every linear layer of ``model``."""
     if isinstance(weights, dict):
         return {n: layer_spec(s) for n, s in resolve_precision(model, weights).items()}
-    if weights not in WEIGHTS:
-        raise ValueError(f"weights must be one of {', '.join(WEIGHTS)} or a {{layer: spec}} dict, got {weights!r}")
+    base, _, group = weights.partition("@") if isinstance(weights, str) else (weights, "", "")
+    if base not in WEIGHTS or (group and (base in ("float", "mixed") or not group.isdigit())):
+        raise ValueError(f"weights must be one of {', '.join(WEIGHTS)} (q8/q4/q4a optionally @GROUP, e.g. q4@64) "
+                         f"or a {{layer: spec}} dict, got {weights!r}")
     names = [n for n, _ in linear_layers(model)]
+    if group:
+        return {n: layer_spec((base, int(group))) for n in names}
     if weights == "float":
         return {n: ("f32", 0) for n in names}
     if weights == "mixed":
-        return {n: layer_spec("q8" if any(k in n for k in MIXED_8BIT) else "q4") for n in names}
+        return {n: layer_spec("q8" if any(k in n for k in MIXED_8BIT) else ("q4", MIXED_4BIT_GROUP)) for n in names}
     return {n: layer_spec(weights) for n in names}
 
 
