@@ -45,6 +45,7 @@ def main() -> int:
     ap.add_argument("--calib-per-speaker", type=int, default=None)
     ap.add_argument("--test-per-speaker", type=int, default=None)
     ap.add_argument("--fisher", action="store_true", help="also run ours-fisher")
+    ap.add_argument("--methods", default=None, help="comma-separated subset of seed,ours,ours-fisher")
     ap.add_argument("--no-mismatched", action="store_true")
     ap.add_argument("--no-uniform", action="store_true", help="skip the float / uniform int8 / int4 rows")
     args = ap.parse_args()
@@ -127,6 +128,11 @@ def main() -> int:
     methods = [("seed", "median", "myqasr", "cosine"), ("ours", "distortion", "knapsack", "mse")]
     if args.fisher:
         methods.append(("ours-fisher", "fisher", "knapsack", "fisher"))
+    if args.methods:
+        keep = {m.strip() for m in args.methods.split(",")}
+        methods = [m for m in methods + [("ours-fisher", "fisher", "knapsack", "fisher")]
+                   if m[0] in keep and m not in methods[len(methods):]]
+        methods = list(OrderedDict((m[0], m) for m in methods).values())
     files = {}  # (method, budget, calib speaker) -> (path, size)
     stage_t = {}
     for label, sens_m, alloc_m, cal_m in methods:

@@ -37,6 +37,7 @@ def run(args) -> int:
     clips = ClipSet(calib, max_clips=args.max_clips, max_seconds=clip_seconds)
     report = personalize(adapter, clips, args.budget, args.output, widths=args.widths, sensitivity=sensitivity,
                          allocation=allocation, order=order or "paper", calibration=calibration,
+                         q4_group=args.group,
                          progress=not args.quiet)
     if not args.quiet:
         print(layer_table_text(report))
@@ -101,6 +102,8 @@ def register(sub) -> None:
     p.add_argument("--calib", help="same as the CLIPS argument")
     p.add_argument("--budget", required=True, help="12MB, 12MiB, 900KB, bytes, 0.3x or 30%% of float32")
     p.add_argument("--widths", default="4,8", help="candidate bit widths (float32 is always one), default 4,8")
+    p.add_argument("--group", type=int, default=32, choices=(32, 64, 128),
+                   help="inputs per scale of 4-bit layers (default 32; 64/128 are smaller, coarser)")
     p.add_argument("--sensitivity", default="distortion", choices=("median", "distortion", "fisher"))
     p.add_argument("--allocation", default="knapsack", choices=("knapsack", "myqasr"))
     p.add_argument("--order", default=None, choices=("paper", "code"),
