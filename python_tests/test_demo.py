@@ -61,3 +61,11 @@ def test_demo_falls_back_to_shipped_clips(capsys, monkeypatch):
     assert "espeak-ng not found" in out
     rows = _table(out)
     assert set(rows) == {"float32", "built-in 4-bit QAT", "personalized"}
+
+
+def test_demo_without_torch_extras_says_what_to_install(monkeypatch, capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "jiwer", None)  # import jiwer -> ImportError
+    assert main(["demo"]) == 1
+    assert "pip install 'qasr-native[personalize]'" in capsys.readouterr().err

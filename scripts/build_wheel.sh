@@ -27,6 +27,10 @@ import qasr_native
 from qasr_native.selfcheck import self_check
 print("import ok:", qasr_native.__version__, qasr_native.__file__)
 print("self-check:", self_check())
+import pathlib
+builtin = pathlib.Path(qasr_native.__file__).parent / "assets" / "builtin.qasr"
+assert builtin.is_file() and builtin.stat().st_size > 0, f"{builtin} is not in the wheel"
+print("built-in model:", builtin, builtin.stat().st_size, "bytes")
 PY
 "$venv/bin/qasr" --version
 "$venv/bin/qasr" version

@@ -41,10 +41,13 @@ def main() -> int:
     ap.add_argument("--budgets", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--speakers", type=int, default=None, help="first N speakers only")
+    ap.add_argument("--speaker-list", default=None, help="comma-separated speakers to use (in this order)")
     ap.add_argument("--calib-per-speaker", type=int, default=None)
     ap.add_argument("--test-per-speaker", type=int, default=None)
     ap.add_argument("--fisher", action="store_true", help="also run ours-fisher")
+    ap.add_argument("--methods", default=None, help="comma-separated subset of seed,ours,ours-fisher")
     ap.add_argument("--no-mismatched", action="store_true")
+    ap.add_argument("--no-uniform", action="store_true", help="skip the float / uniform int8 / int4 rows")
     args = ap.parse_args()
 
     import torch
@@ -78,6 +81,12 @@ def main() -> int:
     if overlap:
         raise SystemExit(f"calibration and test share {len(overlap)} files")
     speakers = list(OrderedDict.fromkeys(e.speaker for e in calib))
+    if args.speaker_list:
+        wanted = [x.strip() for x in args.speaker_list.split(",") if x.strip()]
+        missing = [x for x in wanted if x not in speakers]
+        if missing:
+            raise SystemExit(f"speakers not in the calibration manifest: {missing}")
+        speakers = wanted
     if args.speakers:
         speakers = speakers[: args.speakers]
     partner = {s: speakers[(i + 1) % len(speakers)] for i, s in enumerate(speakers)}  # mismatched calibration
@@ -106,7 +115,7 @@ def main() -> int:
         log.flush()
 
     # baselines: float, uniform int8 / int4 (min-max)
-    for prec in ("float32", "int8", "int4"):
+    for prec in () if args.no_uniform else ("float32", "int8", "int4"):
         path = out / f"uniform_{prec}.qasr"
         r = pack(adapter, prec, path)
         wers = {}
@@ -119,6 +128,11 @@ def main() -> int:
     methods = [("seed", "median", "myqasr", "cosine"), ("ours", "distortion", "knapsack", "mse")]
     if args.fisher:
         methods.append(("ours-fisher", "fisher", "knapsack", "fisher"))
+    if args.methods:
+        keep = {m.strip() for m in args.methods.split(",")}
+        methods = [m for m in methods + [("ours-fisher", "fisher", "knapsack", "fisher")]
+                   if m[0] in keep and m not in methods[len(methods):]]
+        methods = list(OrderedDict((m[0], m) for m in methods).values())
     files = {}  # (method, budget, calib speaker) -> (path, size)
     stage_t = {}
     for label, sens_m, alloc_m, cal_m in methods:

@@ -12,6 +12,7 @@ Also streaming vs full context for several chunk sizes.
     python scripts/train_grid.py qat   --weights q4 --activations int8 [--steps 300]     # one fine-tune
     python scripts/train_grid.py table --out work/grid                                  # markdown from results
     python scripts/train_grid.py chunks --ckpt CKPT --test MANIFEST
+    python scripts/train_grid.py core   --model qasr_native/assets/builtin.qasr --chunk-ms 160,320,640,1280
 
 Results are appended to OUT/results.jsonl (one JSON object per evaluation).
 """
@@ -127,6 +128,32 @@ def cmd_chunks(a) -> None:
         f.write(json.dumps(r) + "\n")
 
 
+def cmd_core(a) -> None:
+    """A .qasr through the C++ core (qasr_native.api): full context and streaming at several chunk sizes."""
+    from qasr_native.api import Recognizer
+    from qasr_native.data.audio import load_audio
+    from qasr_native.data.manifest import read_manifest
+    from qasr_native.train.evaluate import error_rates
+
+    entries = read_manifest(a.test)
+    audio = [load_audio(e.path) for e in entries]
+    refs = [e.text for e in entries]
+    total_s = sum(len(x) for x in audio) / 16000
+    r = {"method": "core", "model": a.model, "bytes": Path(a.model).stat().st_size, "test": a.test}
+    for chunk_ms in [None] + [int(c) for c in a.chunk_ms.split(",")]:
+        rec = Recognizer(a.model, threads=1, chunk_ms=chunk_ms or 640, left_chunks=a.left_chunks)
+        t0 = time.perf_counter()
+        hyps = [rec.transcribe(x, 16000, streaming=chunk_ms is not None).text for x in audio]
+        key = "full" if chunk_ms is None else f"stream{chunk_ms}ms_left{a.left_chunks}"
+        r[key] = error_rates(refs, hyps)
+        r[key]["rtf"] = round((time.perf_counter() - t0) / total_s, 4)
+    print(json.dumps(r), flush=True)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "results.jsonl", "a") as f:
+        f.write(json.dumps(r) + "\n")
+
+
 def cmd_table(a) -> None:
     rows = [json.loads(l) for l in open(Path(a.out) / "results.jsonl")]
     cells = {}
@@ -151,6 +178,10 @@ def cmd_table(a) -> None:
                 print(f"| {w} | {act} | {label} | {100 * r['full']['wer']:.2f}% | {100 * r['full']['cer']:.2f}% | "
                       f"{100 * ch.get('wer', float('nan')):.2f}% | {r['bytes']} | {ratio} |")
     for r in rows:
+        if r["method"] == "core":
+            print(f"\ncore ({r['model']}, {r['bytes']} bytes): " + ", ".join(
+                f"{k}: WER {100 * v['wer']:.2f}% CER {100 * v['cer']:.2f}% RTF {v['rtf']}"
+                for k, v in r.items() if isinstance(v, dict) and "wer" in v))
         if r["method"] == "chunks":
             print(f"\nstreaming ({r['weights']}/{r['activations']}): " + ", ".join(
                 f"{k}: WER {100 * v['wer']:.2f}%" for k, v in r.items() if isinstance(v, dict) and "wer" in v))
@@ -158,7 +189,10 @@ def cmd_table(a) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("command", choices=["ptq", "qat", "chunks", "table"])
+    ap.add_argument("command", choices=["ptq", "qat", "chunks", "core", "table"])
+    ap.add_argument("--model", default="qasr_native/assets/builtin.qasr", help="core: the .qasr to run")
+    ap.add_argument("--chunk-ms", default="160,320,640,1280", help="core: streaming chunk sizes")
+    ap.add_argument("--left-chunks", type=int, default=4, help="core: left context in chunks")
     ap.add_argument("--ckpt", default="work/runs/builtin_float/ckpt_last.pt")
     ap.add_argument("--init", default="work/runs/builtin_float/ckpt_last.pt", help="float checkpoint QAT starts from")
     ap.add_argument("--test", default="work/synth/heldout_test/manifest.jsonl")
@@ -173,7 +207,7 @@ def main() -> int:
     if a.command == "qat":
         a.weights = (a.weights or ["q4"])[0]
         a.activations = (a.activations or ["int8"])[0]
-    {"ptq": cmd_ptq, "qat": cmd_qat, "chunks": cmd_chunks, "table": cmd_table}[a.command](a)
+    {"ptq": cmd_ptq, "qat": cmd_qat, "chunks": cmd_chunks, "core": cmd_core, "table": cmd_table}[a.command](a)
     return 0
 
 

@@ -163,6 +163,19 @@ void bind_whisper(py::module_& m) {
              return r.runner->decode_window(tm.data());
            },
            py::arg("features"), "Greedy tokens of one window from features [n_mels, 3000].")
+      .def("forced_logits",
+           [](PyWhisperRunner& r, const F32Array& feats, const std::vector<int>& tokens) {
+             std::vector<float> tm = time_major(feats, r.model->dims().n_mels);
+             std::vector<float> out;
+             {
+               py::gil_scoped_release nogil;
+               std::lock_guard<std::mutex> lock(r.mu);
+               out = r.runner->forced_logits(tm.data(), tokens);
+             }
+             return matrix(out.data(), static_cast<int64_t>(tokens.size()) + 1, r.model->dims().vocab);
+           },
+           py::arg("features"), py::arg("tokens"),
+           "Logits [len(tokens) + 1, vocab] predicting each token and the next, prompt and tokens fed in.")
       .def("encode",
            [](PyWhisperRunner& r, const F32Array& feats) {
              std::vector<float> tm = time_major(feats, r.model->dims().n_mels);

@@ -66,11 +66,17 @@ def _evaluate(rec, entries) -> dict:
 def run_demo(args) -> int:
     from ..api import Recognizer
     from ..data.audio import load_audio
-    from ..personalize.adapters import load_adapter
-    from ..personalize.clips import ClipSet
-    from ..personalize.pipeline import personalize
 
-    import torch
+    try:  # personalization needs torch; the WER, jiwer
+        import jiwer  # noqa: F401
+        import torch
+
+        from ..personalize.adapters import load_adapter
+        from ..personalize.clips import ClipSet
+        from ..personalize.pipeline import personalize
+    except ImportError as e:
+        raise RuntimeError(f"qasr demo personalizes the built-in model and needs torch and jiwer ({e}); "
+                           "install them with: pip install 'qasr-native[personalize]'") from None
 
     torch.set_num_threads(max(1, args.threads))
     t_all = time.perf_counter()

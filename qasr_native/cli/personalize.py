@@ -37,18 +37,61 @@ def run(args) -> int:
     clips = ClipSet(calib, max_clips=args.max_clips, max_seconds=clip_seconds)
     report = personalize(adapter, clips, args.budget, args.output, widths=args.widths, sensitivity=sensitivity,
                          allocation=allocation, order=order or "paper", calibration=calibration,
+                         q4_group=args.group,
                          progress=not args.quiet)
     if not args.quiet:
         print(layer_table_text(report))
         print()
     print(summary_text(report))
+    points = None
+    if args.eval:
+        points = _evaluate(args, report, clips)
     if args.report:
-        d = write_report(report, args.report)
+        d = write_report(report, args.report, points)
         print(f"report: {d / 'report.md'}")
     if args.json:
         json.dump(report, sys.stdout, indent=1, default=str)
         print()
     return 0
+
+
+def _evaluate(args, report: dict, clips) -> list:
+    """WER of the float model, uniform int8 / int4 and the personalized file on --eval;
+    the points of the report's WER-vs-size plot."""
+    import os
+    import tempfile
+
+    from ..evaluation import evaluate, make_transcriber
+    from ..personalize.adapters import load_adapter
+    from ..personalize.pipeline import pack
+
+    from ..data.manifest import read_manifest
+
+    shared = ({os.path.realpath(p) for p in clips.paths}
+              & {os.path.realpath(e.path) for e in read_manifest(args.eval)})
+    if shared:  # the seed evaluated on its own calibration clips; say so loudly
+        msg = f"{len(shared)} calibration clips are also in the evaluation set: these WERs are not a fair test"
+        print(f"warning: {msg}", file=sys.stderr)
+        report.setdefault("notes", []).append(msg)
+    model = args.model_opt or args.model
+    adapter = load_adapter(model)
+    with tempfile.TemporaryDirectory() as tmp:
+        files = {"float32": os.path.join(tmp, "float32.qasr"), "uniform int8": os.path.join(tmp, "int8.qasr"),
+                 "uniform int4": os.path.join(tmp, "int4.qasr")}
+        for label, prec in (("float32", "float32"), ("uniform int8", "int8"), ("uniform int4", "int4")):
+            pack(adapter, prec, files[label])
+        files["personalized"] = args.output
+        ts = [make_transcriber(p, "auto", args.threads) for p in files.values()]
+        res = evaluate(ts, args.eval, progress=not args.quiet)
+        points = []
+        print(f"\nevaluation on {args.eval} ({res['utterances']} utterances):")
+        for (label, path), t in zip(files.items(), ts):
+            r = res["models"][t.name]
+            size = os.path.getsize(path)
+            points.append({"label": label, "size": size, "wer": r["wer"], "cer": r["cer"]})
+            print(f"  {label:<14} {size:>11} B  WER {r['wer']:6.2f}  CER {r['cer']:6.2f}")
+    report["evaluation"] = {"manifest": str(args.eval), "points": points}
+    return points
 
 
 def register(sub) -> None:
@@ -59,6 +102,8 @@ def register(sub) -> None:
     p.add_argument("--calib", help="same as the CLIPS argument")
     p.add_argument("--budget", required=True, help="12MB, 12MiB, 900KB, bytes, 0.3x or 30%% of float32")
     p.add_argument("--widths", default="4,8", help="candidate bit widths (float32 is always one), default 4,8")
+    p.add_argument("--group", type=int, default=32, choices=(32, 64, 128),
+                   help="inputs per scale of 4-bit layers (default 32; 64/128 are smaller, coarser)")
     p.add_argument("--sensitivity", default="distortion", choices=("median", "distortion", "fisher"))
     p.add_argument("--allocation", default="knapsack", choices=("knapsack", "myqasr"))
     p.add_argument("--order", default=None, choices=("paper", "code"),
@@ -72,6 +117,8 @@ def register(sub) -> None:
     p.add_argument("-o", "--output", required=True, help="output .qasr path")
     p.add_argument("--report", help="write report.md, report.json and plots into this folder")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--eval", help="a test manifest (never the calibration clips): WER of float32, uniform "
+                                  "int8/int4 and the result, and a WER-vs-size plot in the report")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--quiet", action="store_true", help="no progress bars or layer table")
     p.set_defaults(func=run)

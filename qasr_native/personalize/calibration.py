@@ -58,11 +58,15 @@ def _cosine_error(w: np.ndarray, wq: np.ndarray, H: np.ndarray, group: int) -> n
     g = K if group == 0 else group
     G = -(-K // g)
     out = np.empty((N, G))
+    # float32 products (single-precision GEMM: the N x K x K work of per-row groups dominates);
+    # the sums that form the cosine are taken in float64
+    H32 = H.astype(np.float32)
     for j in range(G):
         sl = slice(j * g, min(K, (j + 1) * g))
-        Hg = H[sl, sl]
-        a, b = w[:, sl].astype(np.float64), wq[:, sl].astype(np.float64)
-        aH, bH = a @ Hg, b @ Hg
+        Hg = H32[sl, sl]
+        a, b = w[:, sl], wq[:, sl].astype(np.float32)
+        aH, bH = (a @ Hg).astype(np.float64), (b @ Hg).astype(np.float64)
+        a, b = a.astype(np.float64), b.astype(np.float64)
         ab = (aH * b).sum(1)
         den = np.sqrt(np.maximum((aH * a).sum(1), 0) * np.maximum((bH * b).sum(1), 0))
         with np.errstate(divide="ignore", invalid="ignore"):

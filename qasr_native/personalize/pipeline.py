@@ -63,7 +63,7 @@ def _write(adapter: LinearAdapter, assignment: Dict[str, object], out, provenanc
 
 def personalize(adapter: LinearAdapter, clips: ClipSet, budget, out, *, widths="4,8",
                 sensitivity: str = "distortion", allocation: str = "knapsack", order: str = "paper",
-                calibration: str = "mse", progress: bool = True) -> dict:
+                calibration: str = "mse", q4_group: int = 32, progress: bool = True) -> dict:
     """Personalize ``adapter``'s model to ``clips`` under ``budget`` and write ``out``; returns the report dict."""
     if sensitivity not in SENSITIVITIES:
         raise ValueError(f"unknown sensitivity {sensitivity!r} (expected {', '.join(SENSITIVITIES)})")
@@ -76,7 +76,7 @@ def personalize(adapter: LinearAdapter, clips: ClipSet, budget, out, *, widths="
                          "with --sensitivity median, or --sensitivity distortion|fisher")
     t_start = time.perf_counter()
     timings: Dict[str, float] = {}
-    candidates = parse_widths(widths)
+    candidates = parse_widths(widths, q4_group)
     layers = adapter.layers()
     names = [l.name for l in layers]
     float_size = adapter.float_size()

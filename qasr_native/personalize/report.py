@@ -105,9 +105,8 @@ def _plots(report: dict, out: Path, eval_points: Optional[List[dict]]) -> List[s
         made.append("size_breakdown.png")
     if eval_points:
         fig, ax = plt.subplots(figsize=(5, 3.5))
-        for label in sorted({p["label"] for p in eval_points}):
-            pts = sorted((p["size"], p["wer"]) for p in eval_points if p["label"] == label)
-            ax.plot([s / 1e6 for s, _ in pts], [w for _, w in pts], marker="o", label=label)
+        for p in eval_points:
+            ax.plot([p["size"] / 1e6], [p["wer"]], marker="o", linestyle="", label=p["label"])
         ax.set_xlabel("file size (MB)")
         ax.set_ylabel("WER (%)")
         ax.legend(fontsize=7)
@@ -126,6 +125,12 @@ def write_report(report: dict, directory, eval_points: Optional[List[dict]] = No
     md = ["# qasr personalize report", "", "```", summary_text(report), "```", ""]
     for p in plots:
         md += [f"![{p}]({p})", ""]
+    if report.get("evaluation"):
+        md += ["## Evaluation", "", f"manifest: {report['evaluation']['manifest']}", "",
+               "| model | size (B) | WER % | CER % |", "|---|---|---|---|"]
+        md += [f"| {p['label']} | {p['size']} | {p['wer']:.2f} | {p['cer']:.2f} |"
+               for p in report["evaluation"]["points"]]
+        md += [""]
     md += ["## Layers", "", "```", layer_table_text(report), "```", ""]
     if report.get("seed_simulation"):
         s = report["seed_simulation"]

@@ -36,6 +36,8 @@ def parse_widths(text, q4_group: int = 32) -> List[Tuple[str, int]]:
         widths.add(w)
     if not widths:
         raise ValueError("no candidate widths given")
+    if q4_group not in (32, 64, 128):
+        raise ValueError(f"4-bit group must be 32, 64 or 128, got {q4_group}")
     widths.add(32)
     out = []
     for w in sorted(widths, reverse=True):

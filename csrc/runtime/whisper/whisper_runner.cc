@@ -194,6 +194,26 @@ std::vector<int> Runner::decode_window(const float* mel) {
   return out;
 }
 
+std::vector<float> Runner::forced_logits(const float* mel, const std::vector<int>& tokens) {
+  const Model& m = *model_;
+  const Generation& g = m.generation();
+  const int64_t V = m.dims().vocab;
+  const int64_t P = static_cast<int64_t>(g.prompt.size());
+  if (P + static_cast<int64_t>(tokens.size()) > m.dims().target_positions) {
+    invalid("whisper: prompt and tokens exceed max_target_positions");
+  }
+  encode(mel);
+  std::vector<float> out;
+  out.reserve((tokens.size() + 1) * V);
+  const std::vector<float>* l = &decoder_step(g.prompt.data(), P, 0);
+  out.insert(out.end(), l->begin(), l->end());
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    l = &decoder_step(&tokens[i], 1, P + static_cast<int64_t>(i));
+    out.insert(out.end(), l->begin(), l->end());
+  }
+  return out;
+}
+
 Result Runner::transcribe(const float* samples, int64_t n) {
   if (n < 0 || (n > 0 && !samples)) invalid("whisper: null or negative-length audio");
   Result r;

@@ -59,6 +59,10 @@ class Runner {
   // Logits of the last token after running `tokens` at positions pos0...
   // against the cached cross-attention of the last encode() (for tests).
   const std::vector<float>& decoder_step(const int* tokens, int64_t n, int64_t pos0);
+  // Logits (before suppression) predicting each of `tokens` and the token
+  // after them, with the prompt and `tokens` fed in (teacher forcing):
+  // [tokens.size() + 1][vocab]. For comparing against a reference model.
+  std::vector<float> forced_logits(const float* mel, const std::vector<int>& tokens);
   const Timings& timings() const { return timings_; }
 
  private:
