@@ -46,6 +46,28 @@ std::string json_escape(const std::string& s) {
   return o;
 }
 
+// Mono samples of a WAV file at `rate` (resampled when the file differs).
+std::vector<float> load_samples(const std::string& path, int rate) {
+  qasr::Audio audio = qasr::read_wav(path);
+  for (const std::string& w : audio.warnings) std::fprintf(stderr, "qasr-transcribe: warning: %s\n", w.c_str());
+  std::vector<float> samples = std::move(audio.samples);
+  if (audio.sample_rate != rate) {
+    samples = qasr::resample(samples.data(), static_cast<int64_t>(samples.size()), audio.sample_rate, rate);
+  }
+  if (samples.empty()) throw qasr::InvalidInput(path + ": no samples");
+  return samples;
+}
+
+// The --json line: one object per file, the same fields for every model family.
+void print_json(const std::string& text, const std::vector<int>& tokens, const std::vector<float>& timestamps,
+                double dur, double secs, double rtf, const char* mode) {
+  std::printf("{\"text\": \"%s\", \"tokens\": [", json_escape(text).c_str());
+  for (size_t i = 0; i < tokens.size(); ++i) std::printf("%s%d", i ? ", " : "", tokens[i]);
+  std::printf("], \"timestamps\": [");
+  for (size_t i = 0; i < timestamps.size(); ++i) std::printf("%s%.3f", i ? ", " : "", timestamps[i]);
+  std::printf("], \"duration\": %.3f, \"seconds\": %.4f, \"rtf\": %.4f, \"mode\": \"%s\"}\n", dur, secs, rtf, mode);
+}
+
 long parse_int(const char* flag, const char* v, long lo, long hi) {
   char* end = nullptr;
   const long x = std::strtol(v, &end, 10);
@@ -62,14 +84,8 @@ int run_whisper(std::shared_ptr<const qasr::QasrFile> file, const std::string& a
                 bool json) {
   if (stream) throw qasr::InvalidInput("--stream is not available for Whisper models (batch transcription only)");
   auto model = std::make_shared<const qasr::whisper::Model>(std::move(file));
-  qasr::Audio audio = qasr::read_wav(audio_path);
-  for (const std::string& w : audio.warnings) std::fprintf(stderr, "qasr-transcribe: warning: %s\n", w.c_str());
   const int rate = qasr::WhisperMel::kSampleRate;
-  std::vector<float> samples = std::move(audio.samples);
-  if (audio.sample_rate != rate) {
-    samples = qasr::resample(samples.data(), static_cast<int64_t>(samples.size()), audio.sample_rate, rate);
-  }
-  if (samples.empty()) throw qasr::InvalidInput(audio_path + ": no samples");
+  const std::vector<float> samples = load_samples(audio_path, rate);
   qasr::ThreadPool pool(threads);
   qasr::whisper::Runner runner(model, &pool);
   const auto t0 = std::chrono::steady_clock::now();
@@ -78,10 +94,7 @@ int run_whisper(std::shared_ptr<const qasr::QasrFile> file, const std::string& a
   const double dur = static_cast<double>(samples.size()) / rate;
   const double rtf = dur > 0 ? secs / dur : 0.0;
   if (json) {
-    std::printf("{\"text\": \"%s\", \"tokens\": [", json_escape(r.text).c_str());
-    for (size_t i = 0; i < r.tokens.size(); ++i) std::printf("%s%d", i ? ", " : "", r.tokens[i]);
-    std::printf("], \"timestamps\": [], \"duration\": %.3f, \"seconds\": %.4f, \"rtf\": %.4f, \"mode\": \"full\"}\n",
-                dur, secs, rtf);
+    print_json(r.text, r.tokens, {}, dur, secs, rtf, "full");
   } else {
     std::printf("%s\n", r.text.c_str());
     std::fprintf(stderr, "audio %.2f s, compute %.3f s, RTF %.4f (whisper, %zu window%s, %d thread%s)\n", dur, secs,
@@ -135,14 +148,8 @@ int main(int argc, char** argv) {
       }
     }
     auto model = qasr::ConformerModel::load(model_path, threads);
-    qasr::Audio audio = qasr::read_wav(audio_path);
-    for (const std::string& w : audio.warnings) std::fprintf(stderr, "qasr-transcribe: warning: %s\n", w.c_str());
     const int rate = static_cast<int>(model->fbank_options().sample_rate);
-    std::vector<float> samples = std::move(audio.samples);
-    if (audio.sample_rate != rate) {
-      samples = qasr::resample(samples.data(), static_cast<int64_t>(samples.size()), audio.sample_rate, rate);
-    }
-    if (samples.empty()) throw qasr::InvalidInput(audio_path + ": no samples");
+    const std::vector<float> samples = load_samples(audio_path, rate);
     opts.chunk_frames = std::max<int64_t>(1, std::llround(chunk_ms / (model->frame_seconds() * 1000.0)));
 
     const auto t0 = std::chrono::steady_clock::now();
@@ -169,12 +176,7 @@ int main(int argc, char** argv) {
     const double dur = static_cast<double>(samples.size()) / rate;
     const double rtf = dur > 0 ? secs / dur : 0.0;
     if (json) {
-      std::printf("{\"text\": \"%s\", \"tokens\": [", json_escape(r.text).c_str());
-      for (size_t i = 0; i < r.tokens.size(); ++i) std::printf("%s%d", i ? ", " : "", r.tokens[i]);
-      std::printf("], \"timestamps\": [");
-      for (size_t i = 0; i < r.timestamps.size(); ++i) std::printf("%s%.3f", i ? ", " : "", r.timestamps[i]);
-      std::printf("], \"duration\": %.3f, \"seconds\": %.4f, \"rtf\": %.4f, \"mode\": \"%s\"}\n", dur, secs, rtf,
-                  stream ? "stream" : "full");
+      print_json(r.text, r.tokens, r.timestamps, dur, secs, rtf, stream ? "stream" : "full");
     } else {
       std::printf("%s\n", r.text.c_str());
       std::fprintf(stderr, "audio %.2f s, compute %.3f s, RTF %.4f (%s, %d thread%s)\n", dur, secs, rtf,
