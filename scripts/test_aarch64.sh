@@ -31,7 +31,13 @@ if python -c "import torch" 2>/dev/null; then
   fi
   work=$(mktemp -d)
   trap 'rm -rf "$work"' EXIT
-  PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" python scripts/make_test_model.py "$work/model.qasr"
+  # The installed package when there is one (CI: the source tree has no
+  # compiled _core), else the development tree (scripts/dev_build.sh).
+  if (cd / && python -c "import qasr_native._core") 2>/dev/null; then
+    python "$PWD/scripts/make_test_model.py" "$work/model.qasr"
+  else
+    PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" python scripts/make_test_model.py "$work/model.qasr"
+  fi
   models=("$work/model.qasr")
   [ -f qasr_native/assets/builtin.qasr ] && models+=(qasr_native/assets/builtin.qasr)
   for model in "${models[@]}"; do

@@ -17,7 +17,13 @@ ctest --test-dir "$build" --output-on-failure -j "$jobs"
 if python -c "import torch" 2>/dev/null; then
   work=$(mktemp -d)
   trap 'rm -rf "$work"' EXIT
-  PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" python scripts/make_test_model.py "$work/model.qasr"
+  # The installed package when there is one (CI: the source tree has no
+  # compiled _core), else the development tree (scripts/dev_build.sh).
+  if (cd / && python -c "import qasr_native._core") 2>/dev/null; then
+    python "$PWD/scripts/make_test_model.py" "$work/model.qasr"
+  else
+    PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" python scripts/make_test_model.py "$work/model.qasr"
+  fi
   for clip in qasr_native/assets/clips/*.wav; do
     for args in "" "--stream" "--stream --chunk-ms 120 --left-chunks 1 --beam 4" "--beam 8 --threads 2"; do
       "$build/qasr-transcribe" "$work/model.qasr" "$clip" --json $args >/dev/null
