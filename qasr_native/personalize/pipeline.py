@@ -61,10 +61,22 @@ def _write(adapter: LinearAdapter, assignment: Dict[str, object], out, provenanc
     return actual
 
 
+def measure_for(adapter: LinearAdapter, clips: ClipSet, *, sensitivity: str = "distortion", calibration: str = "mse",
+                widths="4,8", q4_group: int = 32, progress: bool = True):
+    """The sensitivity pass of ``personalize`` (same arguments), on its own."""
+    return measure(adapter, clips, sensitivity, parse_widths(widths, q4_group), adapter.layers(),
+                   hessians=(calibration == "cosine"), fisher_diag=(calibration == "fisher"),
+                   progress="sensitivity" if progress else None)
+
+
 def personalize(adapter: LinearAdapter, clips: ClipSet, budget, out, *, widths="4,8",
                 sensitivity: str = "distortion", allocation: str = "knapsack", order: str = "paper",
-                calibration: str = "mse", q4_group: int = 32, progress: bool = True) -> dict:
-    """Personalize ``adapter``'s model to ``clips`` under ``budget`` and write ``out``; returns the report dict."""
+                calibration: str = "mse", q4_group: int = 32, progress: bool = True, sens=None) -> dict:
+    """Personalize ``adapter``'s model to ``clips`` under ``budget`` and write ``out``; returns the report dict.
+
+    ``sens``: a ``Sensitivity`` already measured on ``clips`` with this
+    ``sensitivity`` method and these widths (``measure_for``), so that a budget
+    sweep measures once (the measurement does not depend on the budget)."""
     if sensitivity not in SENSITIVITIES:
         raise ValueError(f"unknown sensitivity {sensitivity!r} (expected {', '.join(SENSITIVITIES)})")
     if allocation not in ALLOCATIONS:
@@ -83,9 +95,10 @@ def personalize(adapter: LinearAdapter, clips: ClipSet, budget, out, *, widths="
     budget_bytes = parse_budget(budget, float_size)
 
     t = time.perf_counter()
-    sens = measure(adapter, clips, sensitivity, candidates, layers, hessians=(calibration == "cosine"),
-                   fisher_diag=(calibration == "fisher"), progress="sensitivity" if progress else None)
-    timings["sensitivity"] = time.perf_counter() - t
+    if sens is None:
+        sens = measure_for(adapter, clips, sensitivity=sensitivity, calibration=calibration, widths=widths,
+                           q4_group=q4_group, progress=progress)
+        timings["sensitivity"] = time.perf_counter() - t
 
     method = f"{allocation}{'-' + order if allocation == 'myqasr' else ''}+{sensitivity}+{calibration}"
     provenance = {
