@@ -88,6 +88,9 @@ def prepare_personalized(out: Path, budgets: List[str], progress: bool = True) -
     from ..personalize.clips import ClipSet
     from ..personalize.pipeline import measure_for, personalize
 
+    import torch
+
+    torch.set_num_threads(1)  # as `qasr personalize` (its --threads default); more oversubscribes a shared machine
     entries = read_manifest(fetch_real())
     adapter = load_adapter("builtin-whisper")
     files: Dict[str, List[str]] = {f"qasr-pers-{b}": ["", ""] for b in budgets}
