@@ -64,6 +64,9 @@ def main() -> int:
     ap.add_argument("--calib-per-speaker", type=int, default=None)
     ap.add_argument("--test-per-speaker", type=int, default=None)
     ap.add_argument("--uniform", action="store_true", help="also the float / uniform int8 / int4 rows")
+    ap.add_argument("--also-mirror", action="store_true",
+                    help="also decode servable results with the PyTorch mirror (checks the simulation path "
+                         "against the core on the same files)")
     args = ap.parse_args()
 
     import torch
@@ -200,6 +203,11 @@ def main() -> int:
                 key = (s, digest, cal_m)
                 if key not in cache:
                     cache[key] = wer_file(path, s)
+                if args.also_mirror:
+                    mkey = ("mirror", s, digest, cal_m)
+                    if mkey not in cache:
+                        cache[mkey] = wer_mirror(q, s)
+                    row.setdefault("wer_mirror", {})[s] = cache[mkey][0]
                 os.unlink(path)  # keep the disk small; the size was checked against the prediction
             else:
                 size = alloc.size
@@ -215,9 +223,31 @@ def main() -> int:
     results["sensitivity_seconds_per_calib_set"] = {k: round(float(np.mean(v)), 1) for k, v in sens_time.items()}
     results["wall_s"] = round(time.perf_counter() - t_all, 1)
     (out / "results.json").write_text(json.dumps(results, indent=1))
-    (out / "results.md").write_text(table(results))
-    print(table(results))
+    (out / "results.md").write_text(table(results) + "\n" + pivot(results))
+    print(table(results) + "\n" + pivot(results))
     return 0
+
+
+def pivot(res: dict) -> str:
+    """Mean WER over speakers: one row per ALLOC+SENS, one column per (calibration, budget)."""
+    sp = res["speakers"]
+    rows = [r for r in res["rows"] if "+" in r["config"]]
+    budgets = list(OrderedDict.fromkeys(r["budget"] for r in rows))
+    cals = list(OrderedDict.fromkeys(r["config"].rsplit("+", 1)[1] for r in rows))
+    heads = list(OrderedDict.fromkeys(r["config"].rsplit("+", 1)[0] for r in rows))
+    by = {(r["config"], r["budget"]): r for r in rows}
+    cols = [(c, b) for c in cals for b in budgets]
+    lines = ["| allocation+sensitivity | " + " | ".join(f"{c} {b}" for c, b in cols) + " |",
+             "|" + "---|" * (len(cols) + 1)]
+    for h in heads:
+        cells = []
+        for c, b in cols:
+            r = by.get((f"{h}+{c}", b))
+            cells.append("" if r is None else f"{np.mean([r['wer'][s] for s in sp]):.2f}"
+                         + ("*" if r.get("simulated") else ""))
+        lines.append(f"| {h} | " + " | ".join(cells) + " |")
+    sizes = {b: max(max(r["sizes"].values()) for r in rows if r["budget"] == b) for b in budgets}
+    return "\n".join(lines) + "\n\nlargest file per budget (B): " + ", ".join(f"{b}: {v}" for b, v in sizes.items()) + "\n"
 
 
 def table(res: dict) -> str:
