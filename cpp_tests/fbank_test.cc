@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "common/thread_pool.h"
 #include "frontend/fbank.h"
 
 namespace qasr {
@@ -173,6 +174,27 @@ TEST(Fbank, StreamingEqualsWholeUtteranceForAnyChunking) {
     EXPECT_EQ(s.num_frames(), o.num_frames(static_cast<int64_t>(x.size())));
     ASSERT_EQ(got.size(), whole.size());
     for (size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i], whole[i]) << "trial " << trial << " at " << i;
+  }
+}
+
+TEST(Fbank, ThreadsGiveTheSameFeatures) {
+  ThreadPool pool(3);
+  for (const float shift_ms : {10.0f, 25.0f}) {
+    FbankOptions o;
+    o.frame_shift_ms = shift_ms;
+    const auto x = voiced(3 * 16000 + 77, 11);
+    const auto whole = compute_fbank(o, x.data(), x.size());
+    EXPECT_EQ(compute_fbank(o, x.data(), x.size(), &pool), whole);
+    std::mt19937 rng(5);
+    FbankStream s(o);
+    std::vector<float> got;
+    for (size_t pos = 0; pos < x.size();) {
+      const size_t n = std::min(x.size() - pos, static_cast<size_t>(rng() % 9000));
+      s.accept(x.data() + pos, static_cast<int64_t>(n), &pool);
+      pos += n;
+    }
+    s.take(&got);
+    EXPECT_EQ(got, whole) << "shift " << shift_ms << " ms";
   }
 }
 

@@ -1,6 +1,7 @@
 // csrc/ops against direct double-precision references of their formulas.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -10,6 +11,7 @@
 #include "ops/activations.h"
 #include "ops/attention.h"
 #include "ops/conv.h"
+#include "ops/simd_clones.h"
 #include "ops/norm.h"
 #include "ops/rope.h"
 #include "ops/softmax.h"
@@ -58,6 +60,55 @@ TEST(Ops, ActivationsMatchFormulas) {
     for (int i = 0; i < 16; ++i) {
       const double a = x[rr * 32 + i], b = x[rr * 32 + 16 + i];
       EXPECT_NEAR(y[rr * 16 + i], a / (1 + std::exp(-b)), 1e-5);
+    }
+  }
+}
+
+TEST(Ops, ExpAndErfPolyAreWithinTheirStatedErrors) {
+  double worst_exp = 0, worst_erf = 0;
+  for (float x = -87.0f; x < 88.0f; x += 0.00731f) {
+    const double r = std::exp(double(x));
+    worst_exp = std::max(worst_exp, std::abs(exp_poly(x) - r) / r);
+  }
+  EXPECT_LT(worst_exp, 2 * 5.97e-8);  // 2 ulp
+  EXPECT_EQ(exp_poly(-90.0f), 0.0f);
+  EXPECT_EQ(exp_poly(-std::numeric_limits<float>::infinity()), 0.0f);
+  EXPECT_EQ(exp_poly(0.0f), 1.0f);
+  for (float x = -8.0f; x < 8.0f; x += 0.000317f) {
+    const double r = std::erf(double(x));
+    worst_erf = std::max(worst_erf, std::abs(erf_poly(x) - r));
+    if (std::abs(x) < 0.5f && x != 0.0f) {
+      ASSERT_LT(std::abs(erf_poly(x) - r) / std::abs(r), 2e-7) << x;
+    }
+  }
+  EXPECT_LT(worst_erf, 2e-7);
+  EXPECT_EQ(erf_poly(0.0f), 0.0f);
+  EXPECT_EQ(erf_poly(20.0f), 1.0f);
+  EXPECT_EQ(erf_poly(-20.0f), -1.0f);
+}
+
+// Long rows take the vectorised clone's main loop, short ones its tail.
+TEST(Ops, SoftmaxAndGeluMatchDoubleReferences) {
+  for (int64_t n : {1, 7, 8, 33, 1500}) {
+    auto x = random_floats(n, 21, 4.0f);
+    if (n > 2) x[1] = -std::numeric_limits<float>::infinity();
+    double mx = -1e30, sum = 0;
+    for (float v : x) mx = std::max<double>(mx, v);
+    for (float v : x) sum += std::exp(double(v) - mx);
+    auto y = x;
+    softmax_inplace(y.data(), n);
+    for (int64_t i = 0; i < n; ++i) {
+      const double r = std::exp(double(x[i]) - mx) / sum;
+      ASSERT_NEAR(y[i], r, 1e-6 * (1 + r)) << n << " " << i;
+    }
+  }
+  for (int64_t n : {1, 7, 4099}) {
+    auto x = random_floats(n, 22, 3.0f);
+    auto y = x;
+    gelu_inplace(y.data(), n);
+    for (int64_t i = 0; i < n; ++i) {
+      const double r = 0.5 * x[i] * (1.0 + std::erf(x[i] / std::sqrt(2.0)));
+      ASSERT_NEAR(y[i], r, 2e-7 * (1 + std::abs(r))) << x[i];
     }
   }
 }

@@ -15,7 +15,6 @@
 #include "ops/conv1d.h"
 #include "ops/packed_row.h"
 #include "ops/softmax.h"
-#include "ops/vmath.h"
 #include "test_util.h"
 
 namespace qasr {
@@ -141,47 +140,6 @@ TEST(AttentionPacked, EqualsTheReferenceAttentionWithoutMask) {
     attention(a, nullptr);
     attention_packed(q.data(), D, Tq, kv, 0.0f, got.data(), D, scores, qh, nullptr);
     for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], ref[i], 2e-5f * (1 + std::abs(ref[i]))) << i;
-  }
-}
-
-TEST(Vmath, ExpAndErfAreWithinTheirStatedErrors) {
-  double worst_exp = 0, worst_erf = 0;
-  for (float x = -87.0f; x < 88.0f; x += 0.00731f) {
-    const double r = std::exp(double(x));
-    worst_exp = std::max(worst_exp, std::abs(vmath::exp(x) - r) / r);
-  }
-  EXPECT_LT(worst_exp, 2 * 5.97e-8);  // 2 ulp
-  EXPECT_EQ(vmath::exp(-90.0f), 0.0f);
-  EXPECT_EQ(vmath::exp(-INFINITY), 0.0f);
-  EXPECT_EQ(vmath::exp(0.0f), 1.0f);
-  for (float x = -8.0f; x < 8.0f; x += 0.000317f) {
-    worst_erf = std::max(worst_erf, std::abs(vmath::erf(x) - std::erf(double(x))));
-    if (std::abs(x) < 0.5f && x != 0.0f) {
-      ASSERT_LT(std::abs(vmath::erf(x) - std::erf(double(x))) / std::abs(std::erf(double(x))), 2e-7) << x;
-    }
-  }
-  EXPECT_LT(worst_erf, 2e-7);
-  EXPECT_EQ(vmath::erf(0.0f), 0.0f);
-}
-
-TEST(Vmath, SoftmaxAndGeluMatchTheScalarOps) {
-  for (int64_t n : {1, 7, 8, 33, 1500}) {
-    auto x = test::random_floats(n, 21, 4.0f);
-    if (n > 2) x[1] = -INFINITY;
-    auto ref = x;
-    softmax_inplace(ref.data(), n);
-    softmax_inplace_vec(x.data(), n);
-    for (int64_t i = 0; i < n; ++i) ASSERT_NEAR(x[i], ref[i], 1e-6f * (1 + ref[i])) << n << " " << i;
-  }
-  std::vector<float> all_inf(5, -INFINITY);
-  softmax_inplace_vec(all_inf.data(), 5);
-  for (float v : all_inf) EXPECT_EQ(v, 0.0f);
-  auto g = test::random_floats(4096, 22, 3.0f);
-  for (float x : g) {
-    float y = x;
-    gelu_inplace_vec(&y, 1);
-    const double r = 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0)));
-    ASSERT_NEAR(y, r, 2e-7 * (1 + std::abs(r))) << x;
   }
 }
 

@@ -414,3 +414,12 @@ def test_repr_and_header(float_file):
     assert rec.header["model"]["family"] == "conformer_ctc"
     assert "partial" in repr(rec.stream())
     assert os.path.samefile(rec.path, path)
+
+
+def test_package_exports_the_serving_api():
+    import qasr_native
+    from qasr_native import api
+
+    assert qasr_native.Recognizer is api.Recognizer and qasr_native.Stream is api.Stream
+    with pytest.raises(AttributeError):
+        qasr_native.NoSuchThing  # noqa: B018

@@ -11,6 +11,17 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 ctest --test-dir "$build" --output-on-failure -j "$jobs"
 
+# The thread pool's lock-free hand-offs under ThreadSanitizer (TSan cannot
+# share a build with ASan). GoogleTest is compiled from Debian's sources so
+# that it is instrumented too.
+gtest_src=${QASR_GTEST_SOURCE_DIR:-/usr/src/googletest}/googletest
+tsan_bin="$build/thread_pool_tsan"
+${CXX:-g++} -std=c++17 -O1 -g -fsanitize=thread -Icsrc -I"$gtest_src/include" -I"$gtest_src" \
+  csrc/common/thread_pool.cc cpp_tests/thread_pool_test.cc "$gtest_src/src/gtest-all.cc" \
+  "$gtest_src/src/gtest_main.cc" -pthread -o "$tsan_bin"
+TSAN_OPTIONS=halt_on_error=1 "$tsan_bin"
+echo "== thread pool clean under TSan"
+
 # The executor end to end under the sanitizers: qasr-transcribe on a small
 # mixed-precision model (written by PyTorch), full context and streaming,
 # greedy and beam search, over the shipped clips.

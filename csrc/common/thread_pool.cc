@@ -14,6 +14,12 @@
 
 namespace qasr {
 
+namespace {
+// About a millisecond of spinning: longer than the gap between two loops
+// of one inference step, short enough not to burn a core between requests.
+constexpr int kSpins = 20000;
+}  // namespace
+
 ThreadPool::ThreadPool(int threads) {
   if (threads < 1) threads = 1;
   workers_.reserve(threads - 1);
@@ -21,10 +27,10 @@ ThreadPool::ThreadPool(int threads) {
 }
 
 ThreadPool::~ThreadPool() {
+  stop_.store(true);
+  generation_.fetch_add(1);
   {
-    std::lock_guard<std::mutex> lk(mu_);
-    stop_ = true;
-    generation_.fetch_add(1);
+    std::lock_guard<std::mutex> lk(wake_mu_);
   }
   wake_.notify_all();
   for (auto& t : workers_) t.join();
@@ -46,32 +52,32 @@ void ThreadPool::run_tasks() {
 void ThreadPool::worker_loop() {
   uint64_t seen = 0;
   for (;;) {
-    // Spin briefly: loops arrive back to back during inference and a
-    // condition-variable wake-up costs more than a small GEMV.
     uint64_t gen = generation_.load(std::memory_order_acquire);
-    for (int spin = 0; gen == seen && spin < 20000; ++spin) {
+    for (int spin = 0; gen == seen && spin < kSpins; ++spin) {
       QASR_PAUSE();
       gen = generation_.load(std::memory_order_acquire);
     }
     if (gen == seen) {
-      std::unique_lock<std::mutex> lk(mu_);
+      // Announce the sleep before re-checking: parallel_for bumps the
+      // generation and then reads sleepers_, so one side always sees the
+      // other (both are sequentially consistent) and no wake-up is lost.
+      std::unique_lock<std::mutex> lk(wake_mu_);
+      sleepers_.fetch_add(1);
       wake_.wait(lk, [&] { return generation_.load() != seen; });
+      sleepers_.fetch_sub(1);
       gen = generation_.load();
     }
     seen = gen;
-    {
-      // Join the loop only while it is open: a worker that wakes late
-      // (descheduled on a busy machine) finds it closed and goes back to
-      // waiting, and the caller never waits for a worker that did not join.
-      std::lock_guard<std::mutex> lk(mu_);
-      if (stop_) return;
-      if (!open_ || generation_.load() != gen) continue;
-      ++joined_;
-    }
-    run_tasks();
-    {
-      std::lock_guard<std::mutex> lk(mu_);
-      if (--joined_ == 0) done_cv_.notify_one();
+    if (stop_.load()) return;
+    // Join, then validate: a worker that wakes late (descheduled on a busy
+    // machine) finds the loop closed, or a newer one, and backs out. The
+    // caller closes the loop before it reads joined_, so it either waits for
+    // this worker or this worker sees the loop closed.
+    joined_.fetch_add(1);
+    if (open_.load() && generation_.load() == gen) run_tasks();
+    if (joined_.fetch_sub(1) == 1 && caller_sleeps_.load()) {
+      std::lock_guard<std::mutex> lk(done_mu_);
+      done_cv_.notify_one();
     }
   }
 }
@@ -83,25 +89,30 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t)>& fn)
     for (int64_t i = 0; i < n; ++i) fn(i);
     return;
   }
-  {
-    std::lock_guard<std::mutex> lk(mu_);
-    fn_ = &fn;
-    n_ = n;
-    next_.store(0);
-    error_ = nullptr;
-    open_ = true;
-    generation_.fetch_add(1, std::memory_order_release);
+  fn_ = &fn;
+  n_ = n;
+  next_.store(0);
+  error_ = nullptr;
+  // Open before publishing the generation, so that a worker that sees the
+  // new generation never finds the loop still closed and misses it.
+  open_.store(true);
+  generation_.fetch_add(1);
+  if (sleepers_.load() > 0) {
+    { std::lock_guard<std::mutex> lk(wake_mu_); }
+    wake_.notify_all();
   }
-  wake_.notify_all();
   // The caller takes tasks too, so the loop completes even if no worker
   // gets a core; then it closes the loop and waits only for joined workers.
   run_tasks();
-  {
-    std::unique_lock<std::mutex> lk(mu_);
-    open_ = false;
-    done_cv_.wait(lk, [&] { return joined_ == 0; });
-    fn_ = nullptr;
+  open_.store(false);
+  for (int spin = 0; joined_.load() != 0 && spin < kSpins; ++spin) QASR_PAUSE();
+  if (joined_.load() != 0) {
+    std::unique_lock<std::mutex> lk(done_mu_);
+    caller_sleeps_.store(true);
+    done_cv_.wait(lk, [&] { return joined_.load() == 0; });
+    caller_sleeps_.store(false);
   }
+  fn_ = nullptr;
   if (error_) std::rethrow_exception(error_);
 }
 

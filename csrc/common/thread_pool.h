@@ -35,18 +35,27 @@ class ThreadPool {
   void worker_loop();
   void run_tasks();
 
+  // Loops run back to back during inference (hundreds per audio chunk), so
+  // the hot path is lock-free: workers and the caller spin briefly on
+  // atomics, and the mutexes and condition variables below are touched only
+  // by a thread that has run out of spinning and really sleeps.
   std::vector<std::thread> workers_;
   std::mutex busy_;  // held by the thread that owns the current loop
-  std::mutex mu_;
-  std::condition_variable wake_;
-  std::condition_variable done_cv_;
   const std::function<void(int64_t)>* fn_ = nullptr;
   int64_t n_ = 0;
   std::atomic<int64_t> next_{0};
-  bool open_ = false;  // workers may still join the current loop (guarded by mu_)
-  int joined_ = 0;     // workers running the current loop (guarded by mu_)
   std::atomic<uint64_t> generation_{0};
-  bool stop_ = false;
+  std::atomic<bool> open_{false};  // workers may still join the current loop
+  std::atomic<int> joined_{0};     // workers inside (or validating a join to) a loop
+  std::atomic<bool> stop_{false};
+  // Sleeping workers wait on wake_ for a new generation.
+  std::mutex wake_mu_;
+  std::condition_variable wake_;
+  std::atomic<int> sleepers_{0};
+  // A caller that gave up spinning waits on done_cv_ for joined_ == 0.
+  std::mutex done_mu_;
+  std::condition_variable done_cv_;
+  std::atomic<bool> caller_sleeps_{false};
   std::exception_ptr error_;
   std::mutex error_mu_;
 };

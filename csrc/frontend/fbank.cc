@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "common/error.h"
+#include "common/thread_pool.h"
 
 namespace qasr {
 namespace {
@@ -199,10 +200,10 @@ void FbankComputer::compute(const float* frame, float* out) {
   if (opts_.use_energy) out[0] = energy;
 }
 
-std::vector<float> compute_fbank(const FbankOptions& opts, const float* samples, int64_t n) {
+std::vector<float> compute_fbank(const FbankOptions& opts, const float* samples, int64_t n, ThreadPool* pool) {
   if (n < 0) invalid("compute_fbank: negative sample count");
   FbankStream stream(opts);
-  stream.accept(samples, n);
+  stream.accept(samples, n, pool);
   std::vector<float> out;
   out.reserve(static_cast<size_t>(opts.num_frames(n) * opts.dim()));
   stream.take(&out);
@@ -211,7 +212,7 @@ std::vector<float> compute_fbank(const FbankOptions& opts, const float* samples,
 
 FbankStream::FbankStream(const FbankOptions& opts) : computer_(opts) {}
 
-void FbankStream::accept(const float* samples, int64_t n) {
+void FbankStream::accept(const float* samples, int64_t n, ThreadPool* pool) {
   if (n < 0) invalid("FbankStream::accept: negative sample count");
   if (n == 0) return;
   const FbankOptions& o = computer_.options();
@@ -225,13 +226,28 @@ void FbankStream::accept(const float* samples, int64_t n) {
   // copied once, and what the next frame still needs stays.
   pending_.insert(pending_.end(), samples + skip, samples + n);
   const int64_t have = static_cast<int64_t>(pending_.size());
-  int64_t start = 0;
-  for (; have - start >= len; start += shift) {
-    const size_t row = ready_.size();
-    ready_.resize(row + d);
-    computer_.compute(pending_.data() + start, ready_.data() + row);
-    ++frames_done_;
+  const int64_t frames = have >= len ? 1 + (have - len) / shift : 0;
+  const int64_t start = frames * shift;
+  const size_t row0 = ready_.size();
+  ready_.resize(row0 + static_cast<size_t>(frames) * d);
+  // Contiguous runs of frames, one FbankComputer (scratch) per run; a run
+  // of fewer than kMinRun frames is not worth a hand-off.
+  constexpr int64_t kMinRun = 8;
+  const int64_t runs = pool ? std::max<int64_t>(1, std::min<int64_t>(pool->size(), frames / kMinRun)) : 1;
+  while (static_cast<int64_t>(helpers_.size()) < runs - 1) helpers_.emplace_back(computer_.options());
+  const int64_t per_run = runs > 0 ? (frames + runs - 1) / runs : 0;
+  auto run = [&](int64_t r) {
+    FbankComputer& c = r == 0 ? computer_ : helpers_[static_cast<size_t>(r - 1)];
+    for (int64_t f = r * per_run; f < std::min(frames, (r + 1) * per_run); ++f) {
+      c.compute(pending_.data() + f * shift, ready_.data() + row0 + static_cast<size_t>(f) * d);
+    }
+  };
+  if (runs > 1) {
+    pool->parallel_for(runs, run);
+  } else if (frames > 0) {
+    run(0);
   }
+  frames_done_ += frames;
   if (start >= have) {
     skip_ += start - have;
     pending_.clear();

@@ -102,8 +102,13 @@ class FbankComputer {
   std::vector<float> buf_, spec_, power_;
 };
 
-// Features of a whole recording, row-major [num_frames(n), dim()].
-std::vector<float> compute_fbank(const FbankOptions& opts, const float* samples, int64_t n);
+class ThreadPool;
+
+// Features of a whole recording, row-major [num_frames(n), dim()]. Frames
+// are independent, so a pool (optional) computes them in parallel; the
+// result does not depend on it.
+std::vector<float> compute_fbank(const FbankOptions& opts, const float* samples, int64_t n,
+                                 ThreadPool* pool = nullptr);
 
 // Streaming features. Keeps only the samples that incomplete frames still
 // need (< frame_length), plus the computed frames not yet taken.
@@ -113,9 +118,10 @@ class FbankStream {
   const FbankOptions& options() const { return computer_.options(); }
   int dim() const { return computer_.dim(); }
 
-  // Appends samples and computes every frame they complete. Samples must be
-  // finite (see validate_samples in frontend/wav.h).
-  void accept(const float* samples, int64_t n);
+  // Appends samples and computes every frame they complete, spread over
+  // `pool` when given (the features are the same either way). Samples must
+  // be finite (see validate_samples in frontend/wav.h).
+  void accept(const float* samples, int64_t n, ThreadPool* pool = nullptr);
   // Frames computed and not yet taken.
   int64_t num_ready() const { return static_cast<int64_t>(ready_.size() / dim()) - taken_rows_; }
   // Appends up to max_frames ready frames (all if < 0) to *out, row-major;
@@ -131,6 +137,7 @@ class FbankStream {
 
  private:
   FbankComputer computer_;
+  std::vector<FbankComputer> helpers_;  // scratch for pool tasks beyond the first
   std::vector<float> pending_;  // samples from frame frames_done_ * shift on
   int64_t skip_ = 0;            // samples to drop first (shift > frame length)
   std::vector<float> ready_;    // computed frames; the first taken_rows_ are consumed

@@ -21,6 +21,10 @@ thread_local ActScratch t_scratch;
 // register tiles busy, small enough to share work among threads.
 constexpr int64_t kRowTile = 32;
 
+// Activations (M x K) from which quantizing them is shared among threads;
+// below it (a 16-row streaming chunk) the hand-off costs more than it saves.
+constexpr int64_t kSharedQuantize = 64 * 1024;
+
 }  // namespace
 
 void linear(const float* x, int64_t ldx, int64_t M, const PackedMatrix& w, const float* bias, float* y,
@@ -64,7 +68,7 @@ void linear(const float* x, int64_t ldx, int64_t M, const PackedMatrix& w, const
     s.scales.resize(M * nb);
     s.sums.resize(M * nb);
   }
-  if (threads > 1 && M >= 16) {
+  if (threads > 1 && M * l.K >= kSharedQuantize) {
     // Quantizing large batches costs ~10% of the product: share it too.
     const int64_t parts = std::min<int64_t>(threads, M / 8);
     const int64_t rows = (M + parts - 1) / parts;

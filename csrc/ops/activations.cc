@@ -1,7 +1,5 @@
 #include "ops/activations.h"
 
-#include <cmath>
-
 #include "ops/simd_clones.h"
 
 namespace qasr {
@@ -18,9 +16,11 @@ QASR_CLONES void silu_inplace(float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] = x[i] * sigmoid(x[i]);
 }
 
-void gelu_inplace(float* x, int64_t n) {
+// erf_poly instead of libm's erff: the loop vectorises (libm's scalar erff
+// made GELU ~7% of Whisper's encoder; this is ~10x faster with AVX-512).
+QASR_CLONES void gelu_inplace(float* x, int64_t n) {
   constexpr float kInvSqrt2 = 0.70710678118654752440f;
-  for (int64_t i = 0; i < n; ++i) x[i] = 0.5f * x[i] * (1.0f + std::erf(x[i] * kInvSqrt2));
+  for (int64_t i = 0; i < n; ++i) x[i] = 0.5f * x[i] * (1.0f + erf_poly(x[i] * kInvSqrt2));
 }
 
 QASR_CLONES void glu(const float* x, int64_t rows, int64_t d, float* y) {

@@ -6,7 +6,7 @@
 #include "common/error.h"
 #include "common/thread_pool.h"
 #include "kernels/linear.h"
-#include "ops/vmath.h"
+#include "ops/softmax.h"
 
 namespace qasr {
 
@@ -90,7 +90,7 @@ void attention_packed(const float* q, int64_t ldq, int64_t Tq, const PackedHeads
       for (int c = 0; c < dh; ++c) dst[c] = src[c] * s;
     }
     linear(qt.data(), dh, rows, kv.k[h], nullptr, sc.data(), T, pool);
-    for (int64_t i = 0; i < rows; ++i) softmax_inplace_vec(sc.data() + i * T, T);
+    for (int64_t i = 0; i < rows; ++i) softmax_inplace(sc.data() + i * T, T);
     linear(sc.data(), T, rows, kv.vt[h], nullptr, out + i0 * ldo + h * dh, ldo, pool);
   };
   const int64_t n = tiles * kv.heads;

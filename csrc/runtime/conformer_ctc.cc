@@ -71,6 +71,23 @@ size_t EncoderCache::bytes() const {
   return n;
 }
 
+namespace {
+
+// Per calling thread: one thread runs one encode at a time, and pool
+// workers only see these buffers through pointers handed to them.
+struct EncodeScratch {
+  std::vector<float> h, u, y;                // feed_forward
+  std::vector<float> h2, qkv, att, y2, conv_in;  // encode
+};
+thread_local EncodeScratch t_scratch;
+
+float* sized(std::vector<float>& v, int64_t n) {
+  if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
+  return v.data();
+}
+
+}  // namespace
+
 std::shared_ptr<const ConformerModel> ConformerModel::load(const std::string& path, int threads) {
   return load(QasrFile::open(path), threads);
 }
@@ -223,11 +240,14 @@ void ConformerModel::init_cache(EncoderCache* cache) const {
 void ConformerModel::feed_forward(const Norm& n, const LinearW& l1, const LinearW& l2, float* x,
                                   int64_t rows) const {
   const int64_t d = cfg_.d_model, F = cfg_.ff_dim;
-  std::vector<float> h(static_cast<size_t>(rows) * d), u(static_cast<size_t>(rows) * F), y(h.size());
-  layer_norm(x, rows, d, n.gamma, n.beta, cfg_.ln_eps, h.data());
-  qasr::linear(h.data(), d, rows, l1.w, l1.bias, u.data(), F, pool_.get());
-  silu_inplace(u.data(), rows * F);
-  qasr::linear(u.data(), F, rows, l2.w, l2.bias, y.data(), d, pool_.get());
+  EncodeScratch& sc = t_scratch;
+  float* h = sized(sc.h, rows * d);
+  float* u = sized(sc.u, rows * F);
+  float* y = sized(sc.y, rows * d);
+  layer_norm(x, rows, d, n.gamma, n.beta, cfg_.ln_eps, h);
+  qasr::linear(h, d, rows, l1.w, l1.bias, u, F, pool_.get());
+  silu_inplace(u, rows * F);
+  qasr::linear(u, F, rows, l2.w, l2.bias, y, d, pool_.get());
   for (int64_t i = 0; i < rows * d; ++i) x[i] += 0.5f * y[i];
 }
 
@@ -256,8 +276,14 @@ void ConformerModel::encode(EncoderCache* cache, float* x, int64_t n, int64_t ch
   RopeTable rope;
   rope.compute(pos0, n, static_cast<int>(dh), cfg_.rope_base);
 
-  std::vector<float> h(static_cast<size_t>(n) * d), qkv(static_cast<size_t>(n) * 3 * d), att(h.size()),
-      y(h.size()), conv_in(static_cast<size_t>(n + K - 1) * d);
+  // Scratch reused across calls (a stream runs one chunk after another):
+  // fresh zero-filled vectors per chunk cost more than some of the layers.
+  EncodeScratch& sc = t_scratch;
+  float* h = sized(sc.h2, n * d);
+  float* qkv = sized(sc.qkv, n * 3 * d);
+  float* att = sized(sc.att, n * d);
+  float* y = sized(sc.y2, n * d);
+  float* conv_in = sized(sc.conv_in, (n + K - 1) * d);
   for (int li = 0; li < cfg_.n_layers; ++li) {
     const Block& b = blocks_[li];
     EncoderCache::Layer& lc = cache->layers[li];
@@ -265,19 +291,19 @@ void ConformerModel::encode(EncoderCache* cache, float* x, int64_t n, int64_t ch
     feed_forward(b.ff1_norm, b.ff1_1, b.ff1_2, x, n);
 
     // Self-attention over the cached and the new frames.
-    layer_norm(x, n, d, b.attn_norm.gamma, b.attn_norm.beta, cfg_.ln_eps, h.data());
-    qasr::linear(h.data(), d, n, b.qkv.w, b.qkv.bias, qkv.data(), 3 * d, pool);
-    apply_rope(qkv.data(), n, 3 * d, static_cast<int>(H), static_cast<int>(dh), rope);          // q
-    apply_rope(qkv.data() + d, n, 3 * d, static_cast<int>(H), static_cast<int>(dh), rope);      // k
+    layer_norm(x, n, d, b.attn_norm.gamma, b.attn_norm.beta, cfg_.ln_eps, h);
+    qasr::linear(h, d, n, b.qkv.w, b.qkv.bias, qkv, 3 * d, pool);
+    apply_rope(qkv, n, 3 * d, static_cast<int>(H), static_cast<int>(dh), rope);          // q
+    apply_rope(qkv + d, n, 3 * d, static_cast<int>(H), static_cast<int>(dh), rope);      // k
     const size_t old = lc.k.size();
     lc.k.resize(old + static_cast<size_t>(n) * d);
     lc.v.resize(old + static_cast<size_t>(n) * d);
     for (int64_t i = 0; i < n; ++i) {
-      std::memcpy(lc.k.data() + old + i * d, qkv.data() + i * 3 * d + d, d * sizeof(float));
-      std::memcpy(lc.v.data() + old + i * d, qkv.data() + i * 3 * d + 2 * d, d * sizeof(float));
+      std::memcpy(lc.k.data() + old + i * d, qkv + i * 3 * d + d, d * sizeof(float));
+      std::memcpy(lc.v.data() + old + i * d, qkv + i * 3 * d + 2 * d, d * sizeof(float));
     }
     AttentionArgs a;
-    a.q = qkv.data();
+    a.q = qkv;
     a.ldq = 3 * d;
     a.Tq = n;
     a.k = lc.k.data();
@@ -288,22 +314,22 @@ void ConformerModel::encode(EncoderCache* cache, float* x, int64_t n, int64_t ch
     a.head_dim = static_cast<int>(dh);
     a.key_begin = kb.data();
     a.key_end = ke.data();
-    a.out = att.data();
+    a.out = att;
     a.ldo = d;
     attention(a, pool);
-    qasr::linear(att.data(), d, n, b.attn_out.w, b.attn_out.bias, y.data(), d, pool);
+    qasr::linear(att, d, n, b.attn_out.w, b.attn_out.bias, y, d, pool);
     for (int64_t i = 0; i < n * d; ++i) x[i] += y[i];
 
     // Convolution module; the causal conv continues from the cached history.
-    layer_norm(x, n, d, b.conv_norm.gamma, b.conv_norm.beta, cfg_.ln_eps, h.data());
-    qasr::linear(h.data(), d, n, b.pw1.w, b.pw1.bias, qkv.data(), 2 * d, pool);
-    std::copy(lc.conv.begin(), lc.conv.end(), conv_in.begin());
-    glu(qkv.data(), n, d, conv_in.data() + (K - 1) * d);
-    std::copy(conv_in.begin() + n * d, conv_in.begin() + (n + K - 1) * d, lc.conv.begin());
-    depthwise_conv1d_causal(conv_in.data(), n, d, static_cast<int>(K), b.dw_w, b.dw_b, h.data());
-    layer_norm(h.data(), n, d, b.dw_norm.gamma, b.dw_norm.beta, cfg_.ln_eps, h.data());
-    silu_inplace(h.data(), n * d);
-    qasr::linear(h.data(), d, n, b.pw2.w, b.pw2.bias, y.data(), d, pool);
+    layer_norm(x, n, d, b.conv_norm.gamma, b.conv_norm.beta, cfg_.ln_eps, h);
+    qasr::linear(h, d, n, b.pw1.w, b.pw1.bias, qkv, 2 * d, pool);
+    std::copy(lc.conv.begin(), lc.conv.end(), conv_in);
+    glu(qkv, n, d, conv_in + (K - 1) * d);
+    std::copy(conv_in + n * d, conv_in + (n + K - 1) * d, lc.conv.begin());
+    depthwise_conv1d_causal(conv_in, n, d, static_cast<int>(K), b.dw_w, b.dw_b, h);
+    layer_norm(h, n, d, b.dw_norm.gamma, b.dw_norm.beta, cfg_.ln_eps, h);
+    silu_inplace(h, n * d);
+    qasr::linear(h, d, n, b.pw2.w, b.pw2.bias, y, d, pool);
     for (int64_t i = 0; i < n * d; ++i) x[i] += y[i];
 
     feed_forward(b.ff2_norm, b.ff2_1, b.ff2_2, x, n);

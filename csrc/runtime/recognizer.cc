@@ -48,7 +48,7 @@ RecognitionResult transcribe(const ConformerModel& model, const float* samples, 
   opts.validate();
   validate_samples(samples, static_cast<size_t>(n), "audio");
   const FbankOptions& fo = model.fbank_options();
-  const std::vector<float> feats = compute_fbank(fo, samples, n);
+  const std::vector<float> feats = compute_fbank(fo, samples, n, model.pool());
   const int64_t T = static_cast<int64_t>(feats.size()) / fo.dim();
   const std::vector<float> logits = model.logits(feats.data(), T);
   auto decoder = make_ctc_decoder(opts.decoder_options(model.config().blank));
@@ -71,7 +71,7 @@ void ConformerStream::accept_waveform(const float* samples, int64_t n) {
   if (finished_) invalid("accept_waveform after the input was finished (call reset() first)");
   if (n < 0) invalid("negative sample count");
   validate_samples(samples, static_cast<size_t>(n), "audio");
-  fbank_.accept(samples, n);
+  fbank_.accept(samples, n, model_->pool());
   run_chunks(false);
 }
 

@@ -11,7 +11,7 @@
 #include "ops/attention.h"
 #include "ops/conv1d.h"
 #include "ops/norm.h"
-#include "ops/vmath.h"
+#include "ops/activations.h"
 
 namespace qasr::whisper {
 namespace {
@@ -96,7 +96,7 @@ void Runner::ffn_block(const Ffn& f, float* x, int64_t M) {
   ff_.resize(M * F);
   layer_norm(x, M, D, f.norm.gamma, f.norm.beta, d.eps, h_.data());
   linear(h_.data(), D, M, f.fc1.w, f.fc1.bias, ff_.data(), F, pool_);
-  gelu_inplace_vec(ff_.data(), M * F);
+  gelu_inplace(ff_.data(), M * F);
   linear(ff_.data(), F, M, f.fc2.w, f.fc2.bias, h_.data(), D, pool_);
   add_inplace(x, h_.data(), M * D);
 }
@@ -107,10 +107,10 @@ const std::vector<float>& Runner::encode(const float* mel) {
   const int64_t D = d.d_model, T = WhisperMel::kFrames, S = d.source_positions;
   conv_a_.resize(T * D);
   conv1d(mel, T, d.n_mels, 3, 1, 1, m.conv1.w, m.conv1.bias, conv_a_.data(), cols_, pool_);
-  gelu_inplace_vec(conv_a_.data(), T * D);
+  gelu_inplace(conv_a_.data(), T * D);
   enc_x_.resize(S * D);
   conv1d(conv_a_.data(), T, D, 3, 2, 1, m.conv2.w, m.conv2.bias, enc_x_.data(), cols_, pool_);
-  gelu_inplace_vec(enc_x_.data(), S * D);
+  gelu_inplace(enc_x_.data(), S * D);
   add_inplace(enc_x_.data(), m.enc_positions, S * D);
   for (const EncoderLayer& l : m.enc) {
     attention_block(l.self, enc_x_.data(), S, d.encoder_heads, nullptr, 0, true, -1, 0);
