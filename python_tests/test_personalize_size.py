@@ -80,7 +80,9 @@ def test_widths_and_groups():
 
     assert parse_widths("4,8") == [("f32", 0), ("q8", 0), ("q4", 32)]
     assert parse_widths("4", 64) == [("f32", 0), ("q4", 64)]
-    for bad, msg in (("6", "no kernel"), ("7", "not supported"), ("x", "not an integer"), ("", "no candidate")):
+    assert parse_widths("2,3,4,5,6,8", 64) == [("f32", 0), ("q8", 0), ("q6", 64), ("q5", 64), ("q4", 64),
+                                               ("q3", 64), ("q2", 64)]
+    for bad, msg in (("7", "not supported"), ("1", "not supported"), ("x", "not an integer"), ("", "no candidate")):
         with pytest.raises(ValueError, match=msg):
             parse_widths(bad)
     with pytest.raises(ValueError, match="group"):

@@ -34,12 +34,20 @@ def test_layout_matches_core(fmt, group):
             assert getattr(py, key) == value, (key, N, K)
 
 
-@pytest.mark.parametrize("fmt,group", [("q4", 0), ("q8", 48), ("q4a", 16), ("f32", 32), ("q5", 32)])
+@pytest.mark.parametrize("fmt,group", [("q4", 0), ("q8", 48), ("q4a", 16), ("f32", 32), ("q7", 32), ("q3", 16)])
 def test_bad_layouts_are_rejected_by_both(fmt, group):
     with pytest.raises(ValueError):
         quant.layout(fmt, 16, 64, group)
     with pytest.raises(ValueError):
         _core.packed_layout(fmt, 16, 64, group)
+
+
+@pytest.mark.parametrize("fmt", ["q2", "q3", "q5", "q6"])
+def test_simulated_layouts_exist_only_in_python(fmt):
+    """The research widths are priced by the mirror (flagged simulated); the core has no layout for them."""
+    assert quant.layout(fmt, 16, 64, 32).simulated
+    with pytest.raises(ValueError):
+        _core.packed_layout(fmt, 16, 64, 32)
 
 
 @pytest.mark.parametrize("fmt,group", FORMATS_GROUPS)

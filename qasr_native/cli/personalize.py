@@ -35,17 +35,17 @@ def run(args) -> int:
         clip_seconds = clip_seconds or SEED_CLIP_SECONDS
     adapter = load_adapter(model)
     clips = ClipSet(calib, max_clips=args.max_clips, max_seconds=clip_seconds)
-    report = personalize(adapter, clips, args.budget, args.output, widths=args.widths, sensitivity=sensitivity,
-                         allocation=allocation, order=order or "paper", calibration=calibration,
-                         q4_group=args.group,
-                         progress=not args.quiet)
+    report, qassign = personalize(adapter, clips, args.budget, args.output, widths=args.widths,
+                                  sensitivity=sensitivity, allocation=allocation, order=order or "paper",
+                                  calibration=calibration, q4_group=args.group, progress=not args.quiet,
+                                  return_quantized=True)
     if not args.quiet:
         print(layer_table_text(report))
         print()
     print(summary_text(report))
     points = None
     if args.eval:
-        points = _evaluate(args, report, clips)
+        points = _evaluate(args, report, clips, adapter, qassign)
     if args.report:
         d = write_report(report, args.report, points)
         print(f"report: {d / 'report.md'}")
@@ -55,14 +55,16 @@ def run(args) -> int:
     return 0
 
 
-def _evaluate(args, report: dict, clips) -> list:
+def _evaluate(args, report: dict, clips, adapter, qassign) -> list:
     """WER of the float model, uniform int8 / int4 and the personalized file on --eval;
-    the points of the report's WER-vs-size plot."""
+    the points of the report's WER-vs-size plot. Files run in the C++ core; a
+    simulated result (no file) runs in memory in the PyTorch mirror of the
+    core's arithmetic (``adapter.quantized``) and is labelled so."""
     import os
     import tempfile
 
     from ..evaluation import evaluate, make_transcriber
-    from ..personalize.adapters import load_adapter
+    from ..evaluation.runner import Transcriber
     from ..personalize.pipeline import pack
 
     from ..data.manifest import read_manifest
@@ -73,23 +75,31 @@ def _evaluate(args, report: dict, clips) -> list:
         msg = f"{len(shared)} calibration clips are also in the evaluation set: these WERs are not a fair test"
         print(f"warning: {msg}", file=sys.stderr)
         report.setdefault("notes", []).append(msg)
-    model = args.model_opt or args.model
-    adapter = load_adapter(model)
+    simulated = bool(report.get("simulated"))
     with tempfile.TemporaryDirectory() as tmp:
         files = {"float32": os.path.join(tmp, "float32.qasr"), "uniform int8": os.path.join(tmp, "int8.qasr"),
                  "uniform int4": os.path.join(tmp, "int4.qasr")}
         for label, prec in (("float32", "float32"), ("uniform int8", "int8"), ("uniform int4", "int4")):
             pack(adapter, prec, files[label])
-        files["personalized"] = args.output
         ts = [make_transcriber(p, "auto", args.threads) for p in files.values()]
-        res = evaluate(ts, args.eval, progress=not args.quiet)
+        sizes = [os.path.getsize(p) for p in files.values()]
+        labels = list(files)
+        if simulated:
+            labels.append("personalized (simulated: not servable)")
+            ts.append(Transcriber("personalized-simulated", adapter.transcribe, "torch-mirror"))
+            sizes.append(report["predicted_size"])
+        else:
+            labels.append("personalized")
+            ts.append(make_transcriber(args.output, "auto", args.threads))
+            sizes.append(os.path.getsize(args.output))
+        with adapter.quantized(qassign if simulated else {}):  # the mirror runs only the simulated model
+            res = evaluate(ts, args.eval, progress=not args.quiet)
         points = []
         print(f"\nevaluation on {args.eval} ({res['utterances']} utterances):")
-        for (label, path), t in zip(files.items(), ts):
+        for label, size, t in zip(labels, sizes, ts):
             r = res["models"][t.name]
-            size = os.path.getsize(path)
-            points.append({"label": label, "size": size, "wer": r["wer"], "cer": r["cer"]})
-            print(f"  {label:<14} {size:>11} B  WER {r['wer']:6.2f}  CER {r['cer']:6.2f}")
+            points.append({"label": label, "size": size, "wer": r["wer"], "cer": r["cer"], "backend": t.kind})
+            print(f"  {label:<14} {size:>11} B  WER {r['wer']:6.2f}  CER {r['cer']:6.2f}  ({t.kind})")
     report["evaluation"] = {"manifest": str(args.eval), "points": points}
     return points
 
@@ -101,7 +111,10 @@ def register(sub) -> None:
     p.add_argument("--model", dest="model_opt", help="same as the MODEL argument")
     p.add_argument("--calib", help="same as the CLIPS argument")
     p.add_argument("--budget", required=True, help="12MB, 12MiB, 900KB, bytes, 0.3x or 30%% of float32")
-    p.add_argument("--widths", default="4,8", help="candidate bit widths (float32 is always one), default 4,8")
+    p.add_argument("--widths", default="4,8",
+                   help="candidate bit widths (float32 is always one), default 4,8; the research widths 2,3,5,6 are "
+                        "simulated: a result using them is not written, only reported (and evaluated with --eval "
+                        "in the PyTorch mirror)")
     p.add_argument("--group", type=int, default=32, choices=(32, 64, 128),
                    help="inputs per scale of 4-bit layers (default 32; 64/128 are smaller, coarser)")
     p.add_argument("--sensitivity", default="distortion", choices=("median", "distortion", "fisher"))

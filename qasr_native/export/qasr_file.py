@@ -27,7 +27,7 @@ from typing import Any, Iterable, Optional, Sequence, Union
 
 import numpy as np
 
-from ..quant.formats import ALIGN, FORMATS, layout
+from ..quant.formats import ALIGN, BITS, FORMATS, SIMULATED_FORMATS, layout
 from ..quant.mirror import QuantizedWeight, pack, pack_f32, unpack, unpack_f32
 
 MAGIC = b"QASR\x00\r\n\x1a"
@@ -129,7 +129,8 @@ def _check_spec(spec: TensorSpec) -> int:
     for d in spec.shape:
         if not isinstance(d, (int, np.integer)) or not lo <= d <= MAX_DIM:
             raise ValueError(f"tensor {spec.name!r}: shape dimension {d!r} is out of range ({lo} .. 2^40)")
-    if spec.packed and spec.format not in FORMATS:
+    # Simulated widths pass here so the size model can price them; the writer refuses them (_refuse_simulated).
+    if spec.packed and spec.format not in FORMATS and spec.format not in SIMULATED_FORMATS:
         raise ValueError(f"tensor {spec.name!r}: unknown packed format {spec.format!r}")
     try:
         n = spec.nbytes
@@ -443,6 +444,8 @@ class QasrWriter:
 
     # -- tensors ------------------------------------------------------------
     def _add(self, spec: TensorSpec, data: Any) -> None:
+        if spec.packed:
+            _refuse_simulated(spec.name, spec.format)
         _check_spec(spec)
         if spec.name in self._names:
             raise ValueError(f"tensor {spec.name!r} is added twice")
@@ -576,8 +579,16 @@ class QasrWriter:
         return size
 
 
+def _refuse_simulated(name: str, format: str) -> None:
+    if format in SIMULATED_FORMATS:
+        raise ValueError(f"matrix {name!r}: {format} ({BITS[format]}-bit weights) is simulated: not servable -- "
+                         f"the core has no kernel for it, so it cannot be written to a .qasr file "
+                         f"(servable formats: {', '.join(FORMATS)})")
+
+
 def _check_quantized(name: str, q: QuantizedWeight) -> None:
     """The values the reader checks (and the kernels assume)."""
+    _refuse_simulated(name, q.format)
     if q.format not in ("q8", "q4", "q4a"):
         raise ValueError(f"matrix {name!r}: {q.format!r} is not a quantized format")
     codes = np.asarray(q.codes)

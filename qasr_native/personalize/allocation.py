@@ -10,8 +10,8 @@
 - ``myqasr``: the seed's round-robin decrement, faithful in its structure:
   start every layer at the widest candidate (float32), walk the layers in
   sensitivity order lowering each one step, stop as soon as the size fits.
-  Steps go down the served widths (32 -> 8 -> 4) and the size is the exact
-  file size, so the result can be packed and served. ``order="paper"``
+  Steps go down the candidate widths (32 -> 8 -> 4, or 32 -> 8 -> 6 -> 5 ->
+  4 -> 3 -> 2 over the research set) and the size is the exact file size. ``order="paper"``
   lowers the least sensitive layer first (the paper's Algorithm 1: layers
   with larger median |activation| keep more bits); ``order="code"`` is the
   released code's default (``uniform_reverse``: the most sensitive first).
@@ -19,6 +19,11 @@
   time from 32, size = sum(bits/8 * params) over all parameters (the float
   ones at 32 bits, scales not counted). Its widths (e.g. {6, 7}) are not
   served by the core; the result is a simulation and says so.
+
+Both allocators take any candidate list, including the simulated research
+widths (2, 3, 5, 6 bits, priced by the size model as bit-packed codes plus
+f16 scales); whether the result is servable is the caller's question
+(``widths.is_servable``; the pipeline writes only servable results).
 
 Budgets below the smallest reachable size raise ValueError naming that
 size; budgets at or above the float size keep every layer float.

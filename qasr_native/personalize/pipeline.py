@@ -22,7 +22,7 @@ from .clips import ClipSet
 from .sensitivity import METHODS as SENSITIVITIES
 from .sensitivity import measure
 from .size import format_bytes, parse_budget
-from .widths import parse_widths, spec_bits, spec_key
+from .widths import parse_widths, simulated_widths, spec_bits, spec_key
 
 #: The seed's setting: clips cut to 25000 samples (1.5625 s), median, released sort order, cosine.
 SEED_CLIP_SECONDS = 25000 / 16000
@@ -71,12 +71,22 @@ def measure_for(adapter: LinearAdapter, clips: ClipSet, *, sensitivity: str = "d
 
 def personalize(adapter: LinearAdapter, clips: ClipSet, budget, out, *, widths="4,8",
                 sensitivity: str = "distortion", allocation: str = "knapsack", order: str = "paper",
-                calibration: str = "mse", q4_group: int = 32, progress: bool = True, sens=None) -> dict:
-    """Personalize ``adapter``'s model to ``clips`` under ``budget`` and write ``out``; returns the report dict.
+                calibration: str = "mse", q4_group: int = 32, progress: bool = True,
+                return_quantized: bool = False, sens=None):
+    """Personalize ``adapter``'s model to ``clips`` under ``budget`` and write ``out``; returns the report dict
+    (and the calibrated per-layer assignment with ``return_quantized``).
+
+    With simulated research widths among ``widths`` (2, 3, 5, 6), a result that
+    uses one of them is **not written** (the core cannot serve it): the report
+    says ``"simulated": True`` with the size model's predicted bytes and
+    ``actual_size`` None, and the calibrated assignment (``return_quantized``)
+    runs in the PyTorch mirror via ``adapter.quantized``. A result that happens
+    to use only served widths is written as usual.
 
     ``sens``: a ``Sensitivity`` already measured on ``clips`` with this
     ``sensitivity`` method and these widths (``measure_for``), so that a budget
-    sweep measures once (the measurement does not depend on the budget)."""
+    sweep measures once (the measurement does not depend on the budget).
+    """
     if sensitivity not in SENSITIVITIES:
         raise ValueError(f"unknown sensitivity {sensitivity!r} (expected {', '.join(SENSITIVITIES)})")
     if allocation not in ALLOCATIONS:
@@ -125,13 +135,22 @@ def personalize(adapter: LinearAdapter, clips: ClipSet, budget, out, *, widths="
                                    progress="calibration" if progress else None)
     timings["calibration"] = time.perf_counter() - t
 
-    t = time.perf_counter()
-    actual = _write(adapter, qassign, out, provenance, extra, alloc.size)
-    timings["write"] = time.perf_counter() - t
+    sim = simulated_widths(alloc.assignment.values())
+    notes = list(alloc.notes)
+    if sim:
+        actual = None
+        notes.append(f"simulated: not servable -- widths {', '.join(map(str, sim))} have no kernel in the core; "
+                     f"no file was written ({out} untouched); size is the size model's prediction")
+    else:
+        t = time.perf_counter()
+        actual = _write(adapter, qassign, out, provenance, extra, alloc.size)
+        timings["write"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t_start
 
     report = {
-        "output": str(out),
+        "output": None if sim else str(out),
+        "simulated": bool(sim),
+        "simulated_widths": sim,
         "model": adapter.describe(),
         "method": method,
         "budget_bytes": budget_bytes,
@@ -139,7 +158,7 @@ def personalize(adapter: LinearAdapter, clips: ClipSet, budget, out, *, widths="
         "float_size": float_size,
         "predicted_size": alloc.size,
         "actual_size": actual,
-        "notes": alloc.notes,
+        "notes": notes,
         "candidates": [spec_key(c) for c in candidates],
         "estimated_damage": alloc.estimated_damage,
         "layers": _layer_table(adapter, alloc.assignment, sens),
@@ -152,6 +171,8 @@ def personalize(adapter: LinearAdapter, clips: ClipSet, budget, out, *, widths="
         numel = {l.name: l.numel for l in layers}
         other = sum(p.numel() for p in adapter.model.parameters()) - sum(numel.values())
         report["seed_simulation"] = seed_bits(numel, other, sens.median, budget_bytes, "code")
+    if return_quantized:
+        return report, qassign
     return report
 
 

@@ -34,13 +34,25 @@ def layer_table_text(report: dict) -> str:
     return "\n".join(out)
 
 
+def simulated_banner(report: dict) -> str:
+    """The one-line warning every output of a simulated result carries ('' when servable)."""
+    if not report.get("simulated"):
+        return ""
+    w = ", ".join(str(b) for b in report.get("simulated_widths", []))
+    return (f"SIMULATED: NOT SERVABLE -- uses {w}-bit layers, which the C++ core cannot run; no .qasr file "
+            "was written; the size is predicted, WER comes from the PyTorch mirror")
+
+
 def summary_text(report: dict) -> str:
-    lines = [
+    banner = simulated_banner(report)
+    actual = report.get("actual_size")
+    lines = ([banner] if banner else []) + [
         f"method:         {report['method']}",
         f"budget:         {report['budget']} = {format_bytes(report['budget_bytes'])}",
         f"float32 size:   {format_bytes(report['float_size'])}",
-        f"predicted size: {format_bytes(report['predicted_size'])}",
-        f"actual size:    {format_bytes(report['actual_size'])}",
+        f"predicted size: {format_bytes(report['predicted_size'])}"
+        + (" (simulated: what the file would take, bit-packed)" if banner else ""),
+        f"actual size:    {format_bytes(actual) if actual is not None else 'none (simulated: not servable, not written)'}",
     ]
     sens = report.get("sensitivity", {})
     if sens:
@@ -122,13 +134,16 @@ def write_report(report: dict, directory, eval_points: Optional[List[dict]] = No
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps(report, indent=1, default=str))
     plots = _plots(report, out, eval_points)
-    md = ["# qasr personalize report", "", "```", summary_text(report), "```", ""]
+    md = ["# qasr personalize report", ""]
+    if report.get("simulated"):
+        md += [f"**{simulated_banner(report)}.**", ""]
+    md += ["```", summary_text(report), "```", ""]
     for p in plots:
         md += [f"![{p}]({p})", ""]
     if report.get("evaluation"):
         md += ["## Evaluation", "", f"manifest: {report['evaluation']['manifest']}", "",
-               "| model | size (B) | WER % | CER % |", "|---|---|---|---|"]
-        md += [f"| {p['label']} | {p['size']} | {p['wer']:.2f} | {p['cer']:.2f} |"
+               "| model | size (B) | WER % | CER % | backend |", "|---|---|---|---|---|"]
+        md += [f"| {p['label']} | {p['size']} | {p['wer']:.2f} | {p['cer']:.2f} | {p.get('backend', '')} |"
                for p in report["evaluation"]["points"]]
         md += [""]
     md += ["## Layers", "", "```", layer_table_text(report), "```", ""]

@@ -66,8 +66,8 @@ def format_bytes(n: int) -> str:
 
 
 def spec_of(spec) -> tuple:
-    """(format, group) of a spec or QuantizedWeight."""
-    return layer_spec(spec)
+    """(format, group) of a spec or QuantizedWeight (simulated widths included: they are priced)."""
+    return layer_spec(spec, simulated=True)
 
 
 def _patch_quantization(header: dict, assignment: Mapping[str, tuple]) -> dict:

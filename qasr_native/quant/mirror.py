@@ -12,7 +12,7 @@ from typing import Optional
 
 import numpy as np
 
-from .formats import BLOCK, IMPLICIT_ZERO, PANEL, QRANGE, Layout, layout
+from .formats import BLOCK, IMPLICIT_ZERO, PANEL, QRANGE, SIMULATED_FORMATS, Layout, layout
 
 F32 = np.float32
 
@@ -70,11 +70,12 @@ def default_scales(w: np.ndarray, format: str, group: int = 0) -> tuple[np.ndarr
         s = np.max(np.abs(wg), axis=2) / F32(127)
         with np.errstate(over="ignore"):  # too-large scales become inf and are rejected later
             return s.astype(np.float16), None
-    if format == "q4":
+    if format == "q4" or format in SIMULATED_FORMATS:
+        # the signed extreme maps to the most negative code (-8 for q4, -2^(b-1) for simulated widths)
         idx = np.argmax(np.abs(wg), axis=2)  # first index on ties
         m = np.take_along_axis(wg, idx[..., None], axis=2)[..., 0]
         with np.errstate(over="ignore"):
-            return (m / F32(-8)).astype(np.float16), None
+            return (m / F32(QRANGE[format][0])).astype(np.float16), None
     if format == "q4a":
         lo = np.minimum(wg.min(axis=2), F32(0))
         hi = np.maximum(wg.max(axis=2), F32(0))
@@ -205,8 +206,15 @@ def qmatmul(x: np.ndarray, q: QuantizedWeight, bias: Optional[np.ndarray] = None
     return y
 
 
+def _refuse_simulated(format: str) -> None:
+    if format in SIMULATED_FORMATS:
+        raise ValueError(f"{format} is a simulated width (simulated: not servable): the core has no kernel "
+                         "and .qasr files no layout for it, so it cannot be packed")
+
+
 def pack(q: QuantizedWeight) -> bytes:
     """Packed bytes of quantized weights in the tiled layout (docs/format.md)."""
+    _refuse_simulated(q.format)
     lay = q.layout
     N, K = lay.N, lay.K
     P, nb, G = lay.panels, lay.blocks, lay.groups
@@ -239,6 +247,7 @@ def pack(q: QuantizedWeight) -> bytes:
 
 def unpack(blob: bytes, format: str, N: int, K: int, group: int = 0) -> QuantizedWeight:
     """Inverse of :func:`pack`."""
+    _refuse_simulated(format)
     lay = layout(format, N, K, group)
     if len(blob) != lay.total_bytes:
         raise ValueError(f"packed blob has {len(blob)} bytes, layout needs {lay.total_bytes}")

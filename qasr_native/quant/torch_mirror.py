@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .formats import BLOCK, DEFAULT_GROUP, FORMATS, layout
+from .formats import BLOCK, DEFAULT_GROUP, FORMATS, SIMULATED_FORMATS, layout
 from .mirror import QuantizedWeight, dequantize, quantize_weight
 
 
@@ -123,8 +123,12 @@ def quantize_linear_weight(weight: torch.Tensor, format: str, group: int = 0,
 # Models running the mirror
 
 
-def layer_spec(spec) -> tuple[str, int]:
-    """(format, group) from "q4", ("q4", 64), {"format": "q4", "group": 64} or a QuantizedWeight."""
+def layer_spec(spec, simulated: bool = False) -> tuple[str, int]:
+    """(format, group) from "q4", ("q4", 64), {"format": "q4", "group": 64} or a QuantizedWeight.
+
+    ``simulated=True`` also accepts the research widths q2/q3/q5/q6 (priced
+    and run by the mirror, never written); elsewhere they are an error.
+    """
     if isinstance(spec, QuantizedWeight):
         return spec.format, spec.group
     if isinstance(spec, str):
@@ -135,8 +139,10 @@ def layer_spec(spec) -> tuple[str, int]:
         fmt, group = spec
     if fmt in ("float32", "float"):
         fmt = "f32"
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown weight format {fmt!r} (expected one of {', '.join(FORMATS)})")
+    if fmt not in FORMATS and not (simulated and fmt in SIMULATED_FORMATS):
+        hint = (f"; {fmt} is a simulated research width: not servable by the core" if fmt in SIMULATED_FORMATS
+                else "")
+        raise ValueError(f"unknown weight format {fmt!r} (expected one of {', '.join(FORMATS)}{hint})")
     return fmt, DEFAULT_GROUP[fmt] if group is None else int(group)
 
 
@@ -183,18 +189,19 @@ class MirrorLinear(nn.Module):
         return f"{self.in_features}, {self.out_features}, format={self.format}{g}, qat={self.qat}"
 
 
-def apply_quantization(model: nn.Module, layers: dict, qat: bool = False) -> nn.Module:
+def apply_quantization(model: nn.Module, layers: dict, qat: bool = False, simulated: bool = False) -> nn.Module:
     """Replace the named nn.Linear (or MirrorLinear) modules by MirrorLinear, in place.
 
-    ``layers`` maps a module name to a layer spec (see :func:`layer_spec`).
-    Unknown names are an error so a typo cannot silently keep a layer float.
+    ``layers`` maps a module name to a layer spec (see :func:`layer_spec`;
+    ``simulated`` admits the research widths). Unknown names are an error so
+    a typo cannot silently keep a layer float.
     """
     modules = dict(model.named_modules())
     for name, spec in layers.items():
         mod = modules.get(name)
         if not isinstance(mod, (nn.Linear, MirrorLinear)):
             raise ValueError(f"{name!r} is not a linear layer of this model")
-        fmt, group = layer_spec(spec)
+        fmt, group = layer_spec(spec, simulated)
         base = nn.Linear(mod.in_features, mod.out_features, bias=mod.bias is not None)
         base.weight, base.bias = mod.weight, mod.bias
         q = spec if isinstance(spec, QuantizedWeight) else None

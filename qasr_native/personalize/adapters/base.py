@@ -125,13 +125,13 @@ class LinearAdapter:
         saved = {}
         todo = {}
         for name, spec in assignment.items():
-            fmt = spec.format if isinstance(spec, QuantizedWeight) else layer_spec(spec)[0]
+            fmt = spec.format if isinstance(spec, QuantizedWeight) else layer_spec(spec, simulated=True)[0]
             if fmt == "f32":
                 continue
             saved[name] = self.module(name)
             todo[name] = spec
         try:
-            apply_quantization(self.model, todo)
+            apply_quantization(self.model, todo, simulated=True)  # research widths run in the mirror
             yield self.model
         finally:
             for name, mod in saved.items():
@@ -164,7 +164,7 @@ def quantized_weight_for(adapter: LinearAdapter, name: str, spec: Spec) -> Optio
 
     if isinstance(spec, QuantizedWeight):
         return spec
-    fmt, group = layer_spec(spec)
+    fmt, group = layer_spec(spec, simulated=True)
     if fmt == "f32":
         return None
     return quantize_weight(adapter.weight(name), fmt, group)
