@@ -21,18 +21,16 @@ WhisperMel::WhisperMel(std::vector<float> filters, int n_mels) : filters_(std::m
   window_.resize(kNfft);
   const double pi = 3.14159265358979323846;
   for (int i = 0; i < kNfft; ++i) window_[i] = 0.5 - 0.5 * std::cos(2.0 * pi * i / kNfft);
-  // Filters are zero above 8 kHz only by construction; find the real span.
-  first_bin_ = kBins;
-  last_bin_ = 0;
+  mel_begin_.assign(n_mels, 0);
+  mel_end_.assign(n_mels, 0);
   for (int m = 0; m < n_mels; ++m) {
-    for (int b = 0; b < kBins; ++b) {
-      if (filters_[static_cast<size_t>(m) * kBins + b] != 0.0f) {
-        first_bin_ = std::min(first_bin_, b);
-        last_bin_ = std::max(last_bin_, b + 1);
-      }
-    }
+    const float* f = filters_.data() + static_cast<size_t>(m) * kBins;
+    int b0 = 0, b1 = kBins;
+    while (b0 < kBins && f[b0] == 0.0f) ++b0;
+    while (b1 > b0 && f[b1 - 1] == 0.0f) --b1;
+    mel_begin_[m] = b0;
+    mel_end_[m] = b1;
   }
-  if (first_bin_ >= last_bin_) first_bin_ = last_bin_ = 0;
 }
 
 std::vector<float> WhisperMel::compute(const float* samples, int64_t n) const {
@@ -74,7 +72,7 @@ std::vector<float> WhisperMel::compute(const float* samples, int64_t n) const {
     for (int m = 0; m < n_mels_; ++m) {
       const float* f = filters_.data() + static_cast<size_t>(m) * kBins;
       double acc = 0.0;
-      for (int b = first_bin_; b < last_bin_; ++b) acc += static_cast<double>(f[b]) * power[b];
+      for (int b = mel_begin_[m]; b < mel_end_[m]; ++b) acc += static_cast<double>(f[b]) * power[b];
       const float v = std::log10(std::max(static_cast<float>(acc), 1e-10f));
       out[m] = v;
       vmax = std::max(vmax, v);

@@ -8,6 +8,13 @@ windows the same way:
 - qasr f32 / int8 / mixed: ``.qasr`` files exported from the imported model
   (int8 = q8 per-row scales everywhere; mixed = q4 group-32 FFNs, q8
   attention and output projection), run by ``WhisperRecognizer``;
+- qasr-pers-BUDGET (``--personalized``): files made by the personalization
+  pipeline (``personalize.pipeline.personalize``: distortion sensitivity,
+  exact knapsack over f32/q8/q4-g32, mse calibration) under BUDGET. Two-fold
+  cross-calibration on the real clips: one file calibrated on the
+  even-numbered clips, one on the odd-numbered ones; every clip is
+  transcribed by the file that did not see it. The long recording (all
+  clips) is transcribed by the even-calibrated file, so half of it was seen;
 - CTranslate2 ``compute_type`` float32 and int8 on the original
   ``model.bin`` (``ctranslate2.models.Whisper.generate``), features from the
   numpy log-mel (``models.whisper_frontend``), timed;
@@ -72,6 +79,42 @@ def mixed_spec(model) -> dict:
     return spec
 
 
+def prepare_personalized(out: Path, budgets: List[str], progress: bool = True) -> Dict[str, List[str]]:
+    """{"qasr-pers-B": [file for the even clips, file for the odd clips]}: two-fold
+    cross-calibration (see the module docstring); reports next to the files."""
+    from ..data.manifest import read_manifest, write_manifest
+    from ..data.real import fetch_real
+    from ..personalize.adapters import load_adapter
+    from ..personalize.clips import ClipSet
+    from ..personalize.pipeline import measure_for, personalize
+
+    import torch
+
+    torch.set_num_threads(1)  # as `qasr personalize` (its --threads default); more oversubscribes a shared machine
+    entries = read_manifest(fetch_real())
+    adapter = load_adapter("builtin-whisper")
+    files: Dict[str, List[str]] = {f"qasr-pers-{b}": ["", ""] for b in budgets}
+    for fold, name in enumerate(("even", "odd")):
+        clips = ClipSet(write_manifest(out / f"calib-{name}.jsonl", entries[fold::2], relative=False))
+        sens = None
+        for b in budgets:
+            path = out / f"tiny.en-pers-{b}-calib-{name}.qasr"
+            files[f"qasr-pers-{b}"][1 - fold] = str(path)  # used on the other fold's clips
+            if path.is_file() and path.with_suffix(".json").is_file():  # --keep DIR from an earlier run
+                if progress:
+                    print(f"[personalize] reusing {path}", file=sys.stderr, flush=True)
+                continue
+            if sens is None:
+                if progress:
+                    print(f"[personalize] sensitivity on the {name} clips ({len(clips)})", file=sys.stderr,
+                          flush=True)
+                sens = measure_for(adapter, clips, progress=progress)
+            report = personalize(adapter, clips, b, path, sens=sens, progress=progress)
+            report.pop("sensitivity", None)
+            path.with_suffix(".json").write_text(json.dumps(report, indent=1))
+    return files
+
+
 def prepare(out: Path) -> Dict[str, str]:
     from ..export.whisper import export_whisper
     from ..models.whisper import BUILTIN_WHISPER, builtin_whisper_dir, load_whisper
@@ -92,6 +135,8 @@ def _windows(audio: np.ndarray) -> List[np.ndarray]:
 def _worker(spec: dict) -> dict:
     threads, impl = int(spec["threads"]), spec["impl"]
     base = _status_mb("VmRSS")
+    if impl.startswith("qasr-pers-"):
+        return _personalized_worker(spec, base)
     if impl.startswith("qasr"):
         from ..runtime_whisper import WhisperRecognizer
 
@@ -140,14 +185,44 @@ def _worker(spec: dict) -> dict:
     hyps = [transcribe(c["audio"]) for c in clips]
     long_hyp = transcribe(long_audio)
     wall, cpu = time.perf_counter() - t_wall, time.process_time() - t_cpu
-    seconds = 2 * long_audio.shape[0] / SAMPLE_RATE
+    return _scores(clips, hyps, long_hyp, wall, cpu, base)
+
+
+def _scores(clips: List[dict], hyps: List[str], long_hyp: str, wall: float, cpu: float, base: float) -> dict:
     from ..evaluation.metrics import error_rates
 
+    seconds = 2 * sum(c["audio"].shape[0] for c in clips) / SAMPLE_RATE
     return {"rtf": wall / seconds, "rtf_cpu": cpu / seconds, "audio_s": seconds,
             "wer": error_rates([c["text"] for c in clips], hyps).wer,
             "wer_long": error_rates([" ".join(c["text"] for c in clips)], [long_hyp]).wer,
             "peak_rss_mb": _status_mb("VmHWM"), "model_rss_mb": _status_mb("VmHWM") - base,
             "hyps": hyps, "long_hyp": long_hyp}
+
+
+def _personalized_worker(spec: dict, base: float) -> dict:
+    """Each fold's clips through the file calibrated on the other fold, one
+    file loaded at a time (peak RSS is one model's); then the long recording
+    through the even-calibrated file (spec["path"][1])."""
+    import gc
+
+    from ..runtime_whisper import WhisperRecognizer
+
+    clips = load_set()
+    hyps: List[str] = [""] * len(clips)
+    wall = cpu = 0.0
+    long_hyp = ""
+    for fold in (0, 1):
+        rec = WhisperRecognizer(spec["path"][fold], threads=int(spec["threads"]))
+        rec.transcribe(clips[fold]["audio"])  # warm-up
+        t_wall, t_cpu = time.perf_counter(), time.process_time()
+        for i in range(fold, len(clips), 2):
+            hyps[i] = rec.transcribe(clips[i]["audio"])[0]
+        if fold == 1:
+            long_hyp = rec.transcribe(np.concatenate([c["audio"] for c in clips]))[0]
+        wall, cpu = wall + time.perf_counter() - t_wall, cpu + time.process_time() - t_cpu
+        del rec
+        gc.collect()
+    return _scores(clips, hyps, long_hyp, wall, cpu, base)
 
 
 def _run_worker(spec: dict) -> dict:
@@ -160,6 +235,8 @@ def _run_worker(spec: dict) -> dict:
 
 
 def _size(impl: str, paths: Dict[str, str]) -> int:
+    if impl.startswith("qasr-pers-"):  # the larger of the two folds' files
+        return max(os.path.getsize(p) for p in paths[impl])
     if impl.startswith("qasr"):
         return os.path.getsize(paths[impl])
     if impl.startswith("ct2"):
@@ -171,10 +248,17 @@ def _size(impl: str, paths: Dict[str, str]) -> int:
     return sum(p.numel() * 4 for p in load_whisper(BUILTIN_WHISPER).model.parameters())
 
 
-def run(threads: List[int], contenders: List[str], rounds: int = 1, progress: bool = True) -> List[dict]:
+def run(threads: List[int], contenders: List[str], rounds: int = 1, progress: bool = True,
+        personalized: List[str] = (), keep: str = "") -> List[dict]:
     rows: List[dict] = []
     with tempfile.TemporaryDirectory(prefix="qasr-bench-whisper-") as tmp:
-        paths = prepare(Path(tmp))
+        out = Path(keep or tmp)
+        out.mkdir(parents=True, exist_ok=True)
+        paths = prepare(out)
+        if personalized:
+            pers = prepare_personalized(out, list(personalized), progress)
+            paths.update(pers)
+            contenders = list(contenders) + list(pers)
         sizes = {c: _size(c, paths) for c in contenders}
         from ..export import read_qasr
 
@@ -223,6 +307,11 @@ def register(sub) -> None:
     p.add_argument("--contenders", default=",".join(CONTENDERS), help=f"subset of {','.join(CONTENDERS)}")
     p.add_argument("--rounds", type=int, default=1, help="round-robin rounds over the contenders (median)")
     p.add_argument("--json", metavar="PATH", help="also write the rows (with transcripts) as JSON")
+    p.add_argument("--personalized", default="", metavar="BUDGETS",
+                   help="also personalized files (qasr personalize's pipeline) at these budgets, e.g. 38MB,33MB "
+                        "(two-fold cross-calibration on the real clips; ~3 min of sensitivity per fold)")
+    p.add_argument("--keep", default="", metavar="DIR", help="write the .qasr files (and personalization reports) "
+                   "here instead of a temporary folder; personalized files already there are reused")
     p.set_defaults(func=_main)
 
 
@@ -233,7 +322,9 @@ def _main(args) -> int:
         raise ValueError(f"unknown contender(s) {', '.join(bad)}; choose from {', '.join(CONTENDERS)}")
     if args.rounds < 1:
         raise ValueError("--rounds must be >= 1")
-    rows = run([int(t) for t in args.threads.split(",")], contenders, args.rounds)
+    budgets = [b.strip() for b in args.personalized.split(",") if b.strip()]
+    rows = run([int(t) for t in args.threads.split(",")], contenders, args.rounds, personalized=budgets,
+               keep=args.keep)
     print(f"Whisper tiny.en, real clips + their concatenation ({rows[0]['audio_s']:.0f} s of audio per run); "
           f"{platform.processor() or platform.machine()}, load {os.getloadavg()[0]:.1f}")
     print(markdown(rows))

@@ -61,10 +61,18 @@ def _write(adapter: LinearAdapter, assignment: Dict[str, object], out, provenanc
     return actual
 
 
+def measure_for(adapter: LinearAdapter, clips: ClipSet, *, sensitivity: str = "distortion", calibration: str = "mse",
+                widths="4,8", q4_group: int = 32, progress: bool = True):
+    """The sensitivity pass of ``personalize`` (same arguments), on its own."""
+    return measure(adapter, clips, sensitivity, parse_widths(widths, q4_group), adapter.layers(),
+                   hessians=(calibration == "cosine"), fisher_diag=(calibration == "fisher"),
+                   progress="sensitivity" if progress else None)
+
+
 def personalize(adapter: LinearAdapter, clips: ClipSet, budget, out, *, widths="4,8",
                 sensitivity: str = "distortion", allocation: str = "knapsack", order: str = "paper",
                 calibration: str = "mse", q4_group: int = 32, progress: bool = True,
-                return_quantized: bool = False):
+                return_quantized: bool = False, sens=None):
     """Personalize ``adapter``'s model to ``clips`` under ``budget`` and write ``out``; returns the report dict
     (and the calibrated per-layer assignment with ``return_quantized``).
 
@@ -74,6 +82,10 @@ def personalize(adapter: LinearAdapter, clips: ClipSet, budget, out, *, widths="
     ``actual_size`` None, and the calibrated assignment (``return_quantized``)
     runs in the PyTorch mirror via ``adapter.quantized``. A result that happens
     to use only served widths is written as usual.
+
+    ``sens``: a ``Sensitivity`` already measured on ``clips`` with this
+    ``sensitivity`` method and these widths (``measure_for``), so that a budget
+    sweep measures once (the measurement does not depend on the budget).
     """
     if sensitivity not in SENSITIVITIES:
         raise ValueError(f"unknown sensitivity {sensitivity!r} (expected {', '.join(SENSITIVITIES)})")
@@ -93,9 +105,10 @@ def personalize(adapter: LinearAdapter, clips: ClipSet, budget, out, *, widths="
     budget_bytes = parse_budget(budget, float_size)
 
     t = time.perf_counter()
-    sens = measure(adapter, clips, sensitivity, candidates, layers, hessians=(calibration == "cosine"),
-                   fisher_diag=(calibration == "fisher"), progress="sensitivity" if progress else None)
-    timings["sensitivity"] = time.perf_counter() - t
+    if sens is None:
+        sens = measure_for(adapter, clips, sensitivity=sensitivity, calibration=calibration, widths=widths,
+                           q4_group=q4_group, progress=progress)
+        timings["sensitivity"] = time.perf_counter() - t
 
     method = f"{allocation}{'-' + order if allocation == 'myqasr' else ''}+{sensitivity}+{calibration}"
     provenance = {
