@@ -4,6 +4,7 @@ report record, and `qasr eval` on a `.qasr` through the C++ core with a TSV mani
 import gc
 import json
 import os
+import warnings
 import weakref
 
 import numpy as np
@@ -57,8 +58,11 @@ class _WatchedClips:
 def _live_tensor_bytes(params):
     """Bytes of every live torch tensor's storage other than the model's parameters."""
     seen, total = set(), 0
-    for o in gc.get_objects():
-        if isinstance(o, torch.Tensor) and id(o) not in params:
+    with warnings.catch_warnings():  # isinstance() on every live object touches deprecated torch aliases
+        warnings.simplefilter("ignore")
+        objs = [o for o in gc.get_objects() if isinstance(o, torch.Tensor)]
+    for o in objs:
+        if id(o) not in params:
             try:
                 st = o.untyped_storage()
             except (RuntimeError, NotImplementedError):

@@ -196,3 +196,14 @@ def test_cli_marks_the_simulation_and_evaluates_it_in_the_mirror(tmp_path, capsy
     assert last["label"].startswith("personalized (simulated") and last["backend"] == "torch-mirror"
     assert last["size"] == report["predicted_size"]
     assert "SIMULATED: NOT SERVABLE" in (rep / "report.md").read_text()
+
+
+def test_qasr_pack_refuses_a_simulated_width(tmp_path, capsys):
+    m = tiny_model()
+    ckpt = tmp_path / "tiny.pt"
+    torch.save({"config": m.config.to_dict(), "state_dict": m.state_dict(), "tokenizer": TOKENIZER}, ckpt)
+    spec = tmp_path / "p.json"
+    spec.write_text(json.dumps({"head": {"format": "q3", "group": 32}}))
+    out = tmp_path / "x.qasr"
+    assert main(["pack", str(ckpt), "--precision", str(spec), "-o", str(out)]) == 1
+    assert "simulated: not servable" in capsys.readouterr().err and not out.exists()

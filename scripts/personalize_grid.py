@@ -17,7 +17,7 @@ budget an allocation is made, calibrated and evaluated on s's TEST clips
   (``adapter.quantized``: the same integer products, int8 activation
   blocks); such rows are marked ``simulated``.
 
-Identical (assignment, calibration, speaker) results are evaluated once.
+Identical (assignment, calibration, calibration speaker, test speaker) results are evaluated once.
 
   python scripts/personalize_grid.py builtin --calib CALIB.jsonl --test TEST.jsonl \\
       --budgets 0.19x,0.22x,0.26x --out work/grid
@@ -64,6 +64,9 @@ def main() -> int:
     ap.add_argument("--calib-per-speaker", type=int, default=None)
     ap.add_argument("--test-per-speaker", type=int, default=None)
     ap.add_argument("--uniform", action="store_true", help="also the float / uniform int8 / int4 rows")
+    ap.add_argument("--mismatched", action="store_true",
+                    help="also test each result on the previous speaker of the list (the file calibrated on "
+                         "speaker i+1 tested on speaker i: mismatched calibration, as in personalize_experiments.py)")
     ap.add_argument("--also-mirror", action="store_true",
                     help="also decode servable results with the PyTorch mirror (checks the simulation path "
                          "against the core on the same files)")
@@ -124,6 +127,8 @@ def main() -> int:
         log.write(msg + "\n")
         log.flush()
 
+    prev = {speakers[(i + 1) % len(speakers)]: sp for i, sp in enumerate(speakers)}  # prev[c] is calibrated on c
+
     def wer_file(path, s):
         t = make_transcriber(str(path), "core")
         hyps = [t(a) for a, _ in tests[s]]
@@ -151,7 +156,9 @@ def main() -> int:
 
     needed_sens = sorted({c.split("+")[1] for c in configs})
     needed_cals = sorted({c.split("+")[2] for c in configs})
-    cache = {}  # (speaker, assignment digest, cal) -> (wer, cer, backend)
+    # (test speaker, calibration speaker, assignment digest, calibration) -> (wer, cer, backend): cosine and
+    # fisher scales depend on the calibration speaker's clips, so the calibration speaker is part of the key
+    cache = {}
     rows = {(c, b): {"config": c, "budget": b, "sizes": {}, "wer": {}, "cer": {}, "simulated": False,
                      "widths_used": {}} for c in configs for b in budgets}
     sens_time = {}
@@ -200,9 +207,14 @@ def main() -> int:
             if servable:
                 path = out / "files" / f"{c}_{b}_{s}.qasr"
                 size = _write(adapter, q, path, prov, extra, alloc.size)
-                key = (s, digest, cal_m)
+                key = (s, s, digest, cal_m)
                 if key not in cache:
                     cache[key] = wer_file(path, s)
+                if args.mismatched:
+                    mkey = (prev[s], s, digest, cal_m)
+                    if mkey not in cache:
+                        cache[mkey] = wer_file(path, prev[s])
+                    row.setdefault("mismatched", {})[prev[s]] = cache[mkey][0]
                 if args.also_mirror:
                     mkey = ("mirror", s, digest, cal_m)
                     if mkey not in cache:
@@ -212,9 +224,14 @@ def main() -> int:
             else:
                 size = alloc.size
                 row["simulated"] = True
-                key = (s, digest, cal_m)
+                key = (s, s, digest, cal_m)
                 if key not in cache:
                     cache[key] = wer_mirror(q, s)
+                if args.mismatched:
+                    mkey = (prev[s], s, digest, cal_m)
+                    if mkey not in cache:
+                        cache[mkey] = wer_mirror(q, prev[s])
+                    row.setdefault("mismatched", {})[prev[s]] = cache[mkey][0]
             row["sizes"][s] = size
             row["wer"][s], row["cer"][s], row.setdefault("backends", {})[s] = cache[key]
             row["widths_used"][s] = sorted({spec_key(v) for v in alloc.assignment.values()})
@@ -252,12 +269,14 @@ def pivot(res: dict) -> str:
 
 def table(res: dict) -> str:
     sp = res["speakers"]
-    lines = ["| config | budget | max size (B) | mean WER % | mean CER % | " + " | ".join(f"{s} WER" for s in sp) + " |",
-             "|" + "---|" * (len(sp) + 5)]
+    lines = ["| config | budget | max size (B) | mean WER % | mean CER % | mean WER % mismatched | "
+             + " | ".join(f"{s} WER" for s in sp) + " |", "|" + "---|" * (len(sp) + 6)]
     for r in res["rows"]:
         tag = " (simulated: not servable)" if r.get("simulated") else ""
+        mm = r.get("mismatched")
         lines.append(f"| {r['config']}{tag} | {r['budget']} | {max(r['sizes'].values())} | "
                      f"{np.mean([r['wer'][s] for s in sp]):.2f} | {np.mean([r['cer'][s] for s in sp]):.2f} | "
+                     + (f"{np.mean([mm[s] for s in sp]):.2f}" if mm and len(mm) == len(sp) else "-") + " | "
                      + " | ".join(f"{r['wer'][s]:.1f}" for s in sp) + " |")
     return "\n".join(lines) + "\n"
 
