@@ -207,31 +207,26 @@ def main() -> int:
             if servable:
                 path = out / "files" / f"{c}_{b}_{s}.qasr"
                 size = _write(adapter, q, path, prov, extra, alloc.size)
-                key = (s, s, digest, cal_m)
-                if key not in cache:
-                    cache[key] = wer_file(path, s)
-                if args.mismatched:
-                    mkey = (prev[s], s, digest, cal_m)
-                    if mkey not in cache:
-                        cache[mkey] = wer_file(path, prev[s])
-                    row.setdefault("mismatched", {})[prev[s]] = cache[mkey][0]
+                evaluate = lambda spk: wer_file(path, spk)  # noqa: E731  (the C++ core on the written file)
+            else:
+                size = alloc.size
+                row["simulated"] = True
+                evaluate = lambda spk: wer_mirror(q, spk)  # noqa: E731  (not servable: the mirror only)
+            key = (s, s, digest, cal_m)
+            if key not in cache:
+                cache[key] = evaluate(s)
+            if args.mismatched:
+                mkey = (prev[s], s, digest, cal_m)
+                if mkey not in cache:
+                    cache[mkey] = evaluate(prev[s])
+                row.setdefault("mismatched", {})[prev[s]] = cache[mkey][0]
+            if servable:
                 if args.also_mirror:
                     mkey = ("mirror", s, digest, cal_m)
                     if mkey not in cache:
                         cache[mkey] = wer_mirror(q, s)
                     row.setdefault("wer_mirror", {})[s] = cache[mkey][0]
                 os.unlink(path)  # keep the disk small; the size was checked against the prediction
-            else:
-                size = alloc.size
-                row["simulated"] = True
-                key = (s, s, digest, cal_m)
-                if key not in cache:
-                    cache[key] = wer_mirror(q, s)
-                if args.mismatched:
-                    mkey = (prev[s], s, digest, cal_m)
-                    if mkey not in cache:
-                        cache[mkey] = wer_mirror(q, prev[s])
-                    row.setdefault("mismatched", {})[prev[s]] = cache[mkey][0]
             row["sizes"][s] = size
             row["wer"][s], row["cer"][s], row.setdefault("backends", {})[s] = cache[key]
             row["widths_used"][s] = sorted({spec_key(v) for v in alloc.assignment.values()})
