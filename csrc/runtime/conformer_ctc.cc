@@ -80,6 +80,10 @@ struct EncodeScratch {
   std::vector<float> h2, qkv, att, y2, conv_in;  // encode
 };
 thread_local EncodeScratch t_scratch;
+// Calls up to this many frames keep their scratch for the next call (a
+// streaming chunk); a longer, full-context call frees it, so one long file
+// does not pin its buffers for the thread's lifetime.
+constexpr int64_t kScratchKeepFrames = 256;
 
 float* sized(std::vector<float>& v, int64_t n) {
   if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
@@ -337,6 +341,7 @@ void ConformerModel::encode(EncoderCache* cache, float* x, int64_t n, int64_t ch
   }
   qasr::linear(x, d, n, head_.w, head_.bias, logits, cfg_.vocab_size, pool);
   cache->next_pos = end;
+  if (n > kScratchKeepFrames) t_scratch = EncodeScratch();
 
   // Keep only the keys that the next chunk's queries can see.
   if (chunk > 0 && left_chunks >= 0) {
