@@ -107,6 +107,45 @@ def test_fisher_uses_each_clips_own_pseudo_label(adapter, clips):
         assert s.fisher[n]["q4/32"] > s.fisher[n]["q8/0"] >= 0
 
 
+def test_output_kl_matches_a_direct_computation(adapter, clips):
+    s = measure(adapter, clips, "output", CANDS, progress=None)
+    assert s.clips == len(clips)
+    prepared = [adapter.prepare(c.audio) for c in clips]
+    for name in ["subsample.out", "blocks.1.attn.qkv", "head"]:
+        for c in CANDS[1:]:
+            kl = 0.0
+            for inp in prepared:  # independent: the whole model, the layer swapped by the integer mirror
+                with torch.no_grad():
+                    ref = torch.log_softmax(adapter.forward(inp)[0], -1).double()
+                    with adapter.quantized({name: c}):
+                        q = torch.log_softmax(adapter.forward(inp)[0], -1).double()
+                kl += float((ref.exp() * (ref - q)).sum())
+            assert s.output_kl[name][spec_key(c)] == pytest.approx(kl, rel=2e-3)
+    for n in s.layers:
+        assert s.output_kl[n]["q4/32"] > s.output_kl[n]["q8/0"] > 0
+    assert set(s.scores(CANDS)["head"]) == {"f32/0", "q8/0", "q4/32"}
+
+
+def test_output_kl_replays_only_blocks_the_layer_cannot_change(adapter, clips, monkeypatch):
+    fast = measure(adapter, clips, "output", CANDS, progress=None)
+    monkeypatch.setattr(type(adapter), "reusable_blocks", lambda self, layer: [])
+    slow = measure(adapter, clips, "output", CANDS, progress=None)
+    assert fast.output_kl == slow.output_kl  # replay is exact, not an approximation
+
+
+def test_float_equivalent_linear_equals_the_integer_product():
+    from qasr_native.quant.torch_mirror import float_equivalent_linear
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(37, 100, generator=g)
+    w = torch.randn(24, 100, generator=g).numpy()
+    for fmt, group in [("q8", 0), ("q4", 32), ("q4a", 32), ("q4", 64)]:
+        tq = TorchQuantizedWeight(quantize_weight(w, fmt, group))
+        exact = integer_linear(x, tq)
+        fast = float_equivalent_linear(x, tq.dequantized)
+        assert float((fast - exact).abs().max()) <= 1e-5 * float(exact.abs().max())
+
+
 # ---------------------------------------------------------------- clips
 
 

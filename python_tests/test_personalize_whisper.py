@@ -57,3 +57,19 @@ def test_whisper_size_prediction_is_exact(adapter, tmp_path):
     adapter.writer(calibrate_assignment(adapter, assignment, "minmax", progress=None),
                    {**prov, "predicted_size": predicted}, {"calibration": "minmax"}).write(out)
     assert os.path.getsize(out) == predicted
+
+
+def test_output_kl_replay_is_exact_on_whisper(adapter, monkeypatch):
+    """Replaying the convolutions, earlier layers or the whole encoder gives the same KL as recomputing."""
+    clips = ClipSet(demo_clips_dir(), max_clips=1)
+    names = ["model.encoder.layers.2.fc1", "model.decoder.layers.1.self_attn.q_proj", "proj_out"]
+    layers = [l for l in adapter.layers() if l.name in names]
+    cands = parse_widths("4,8")
+    assert all(adapter.reusable_blocks(l) for l in layers)
+    fast = measure(adapter, clips, "output", cands, layers=layers, progress=None)
+    monkeypatch.setattr(type(adapter), "reusable_blocks", lambda self, layer: [])
+    slow = measure(adapter, clips, "output", cands, layers=layers, progress=None)
+    for n in names:
+        for k, v in slow.output_kl[n].items():
+            assert fast.output_kl[n][k] == pytest.approx(v, rel=1e-5, abs=1e-9)
+        assert fast.output_kl[n]["q4/32"] > fast.output_kl[n]["q8/0"] > 0

@@ -102,10 +102,13 @@ class Recognizer:
         left_chunks: chunks of left context a stream attends to (memory stays bounded).
         beam: 1 for greedy CTC decoding, > 1 for prefix beam search of that width.
         endpoint: endpoint rules for streams.
+        repetition_guard: Whisper only: greedy decoding stops when the output ends with the same
+            block of tokens this many times in a row, dropping that copy (0: off; docs/whisper.md).
     """
 
     def __init__(self, path: Union[str, "os.PathLike[str]"] = BUILTIN, threads: int = 1, chunk_ms: float = 640,
-                 left_chunks: int = 4, beam: int = 1, endpoint: Optional[EndpointRules] = None) -> None:
+                 left_chunks: int = 4, beam: int = 1, endpoint: Optional[EndpointRules] = None,
+                 repetition_guard: int = 3) -> None:
         self.path = resolve_model(path)
         if not isinstance(threads, int) or threads < 1:
             raise ValueError(f"threads must be a positive integer, got {threads!r}")
@@ -129,7 +132,7 @@ class Recognizer:
             self.chunk_frames = max(1, int(round(chunk_ms / frame_ms)))
             self.chunk_ms = self.chunk_frames * frame_ms
         elif family == "whisper":
-            self._model = _load_whisper(self.path, threads)
+            self._model = _load_whisper(self.path, threads, repetition_guard)
             self.sample_rate = 16000
             self.chunk_frames = 0
             self.chunk_ms = float(chunk_ms)
@@ -234,10 +237,10 @@ class Stream:
         return self._s.kept_logits()
 
 
-def _load_whisper(path: str, threads: int):
+def _load_whisper(path: str, threads: int, repetition_guard: int):
     try:
         from .runtime_whisper import WhisperRecognizer  # the native Whisper executor
     except ImportError as e:  # pragma: no cover - depends on the build
         raise ValueError(f"{path}: Whisper .qasr files need the Whisper executor, which this build lacks ({e})")
-    return WhisperRecognizer(path, threads)
+    return WhisperRecognizer(path, threads, repetition_guard=repetition_guard)
 

@@ -32,9 +32,13 @@ class WhisperRecognizer:
     ``threads``: worker threads of this recognizer's own pool (>= 1), or 0 for
     the process-wide pool. ``verify_checksums``: CRC-check the whole file at
     load (off for faster loads on devices; structure is always validated).
+    ``repetition_guard``: greedy decoding stops when the output ends with the
+    same block of tokens this many times in a row, and drops that last copy
+    (docs/whisper.md, "Repetition guard"); 0 turns it off.
     """
 
-    def __init__(self, path: Union[str, os.PathLike], threads: int = 1, verify_checksums: bool = True) -> None:
+    def __init__(self, path: Union[str, os.PathLike], threads: int = 1, verify_checksums: bool = True,
+                 repetition_guard: int = 3) -> None:
         path = os.fspath(path)
         if not os.path.exists(path):
             raise FileNotFoundError(f"no such model file: {path}")
@@ -49,7 +53,7 @@ class WhisperRecognizer:
         self.path = path
         self.threads = int(threads)
         self._model = _core.WhisperModel(path, verify_checksums=verify_checksums)
-        self._runner = _core.WhisperRunner(self._model, int(threads))
+        self._runner = _core.WhisperRunner(self._model, int(threads), int(repetition_guard))
 
     @property
     def sample_rate(self) -> int:

@@ -9,11 +9,12 @@ Methods:
   seed  = median sensitivity on clips cut to 1.5625 s + myQASR round robin
           (released code order) over {32, 8, 4} with exact sizes + cosine calibration
   ours  = distortion sensitivity + exact knapsack + mse calibration
+  ours-output = output (end-to-end KL) sensitivity + knapsack + mse calibration
   ours-fisher = fisher sensitivity + knapsack + fisher calibration (--fisher)
 plus uniform int8 / int4 and the float model. Every file is written,
 its size measured, and it is evaluated with `qasr eval`'s machinery (the C++
-core for Conformer files; the PyTorch mirror for Whisper until the core
-serves Whisper).
+core for every `.qasr` file, Conformer and Whisper; Whisper greedy decoding
+with the default repetition guard, docs/whisper.md).
 
   python scripts/personalize_experiments.py MODEL --calib CALIB.jsonl --test TEST.jsonl \\
       --budgets 0.17x,0.21x,0.25x --out work/exp_conformer
@@ -45,7 +46,7 @@ def main() -> int:
     ap.add_argument("--calib-per-speaker", type=int, default=None)
     ap.add_argument("--test-per-speaker", type=int, default=None)
     ap.add_argument("--fisher", action="store_true", help="also run ours-fisher")
-    ap.add_argument("--methods", default=None, help="comma-separated subset of seed,ours,ours-fisher")
+    ap.add_argument("--methods", default=None, help="comma-separated subset of seed,ours,ours-output,ours-fisher")
     ap.add_argument("--no-mismatched", action="store_true")
     ap.add_argument("--no-uniform", action="store_true", help="skip the float / uniform int8 / int4 rows")
     args = ap.parse_args()
@@ -125,14 +126,15 @@ def main() -> int:
                                 "matched": wers, "mismatched": None, "backend": kind})
         note(f"uniform {prec}: {r['actual_size']} B, WER {np.mean(list(wers.values())):.2f} ({kind})")
 
-    methods = [("seed", "median", "myqasr", "cosine"), ("ours", "distortion", "knapsack", "mse")]
-    if args.fisher:
-        methods.append(("ours-fisher", "fisher", "knapsack", "fisher"))
-    if args.methods:
-        keep = {m.strip() for m in args.methods.split(",")}
-        methods = [m for m in methods + [("ours-fisher", "fisher", "knapsack", "fisher")]
-                   if m[0] in keep and m not in methods[len(methods):]]
-        methods = list(OrderedDict((m[0], m) for m in methods).values())
+    all_methods = OrderedDict((m[0], m) for m in [
+        ("seed", "median", "myqasr", "cosine"), ("ours", "distortion", "knapsack", "mse"),
+        ("ours-output", "output", "knapsack", "mse"), ("ours-fisher", "fisher", "knapsack", "fisher")])
+    wanted = (args.methods.split(",") if args.methods
+              else ["seed", "ours"] + (["ours-fisher"] if args.fisher else []))
+    unknown = [m for m in wanted if m.strip() not in all_methods]
+    if unknown:
+        raise SystemExit(f"unknown methods {unknown} (expected {', '.join(all_methods)})")
+    methods = [all_methods[m.strip()] for m in wanted]
     files = {}  # (method, budget, calib speaker) -> (path, size)
     stage_t = {}
     for label, sens_m, alloc_m, cal_m in methods:

@@ -11,6 +11,7 @@
 #include "common/error.h"
 #include "decode/ctc.h"
 #include "decode/endpoint.h"
+#include "decode/repetition.h"
 #include "decode/tokenizer.h"
 
 namespace py = pybind11;
@@ -53,6 +54,8 @@ void bind_decode(py::module_& m) {
                ">";
       });
 
+  m.def("trailing_repeat_period", &trailing_repeat_period, py::arg("tokens"), py::arg("copies"),
+        "Smallest p such that the last copies * p tokens are `copies` identical p-token blocks; 0 if none.");
   m.def(
       "ctc_greedy",
       [](F32Array logits, int blank) {

@@ -133,16 +133,20 @@ void bind_whisper(py::module_& m) {
            py::arg("audio"), "Log-mel of the first 30 s: [n_mels, 3000].");
 
   py::class_<PyWhisperRunner>(m, "WhisperRunner")
-      .def(py::init([](std::shared_ptr<whisper::Model> model, int threads) {
+      .def(py::init([](std::shared_ptr<whisper::Model> model, int threads, int repetition_guard) {
              if (!model) invalid("WhisperRunner: model is None");
              if (threads < 0 || threads > 1024) invalid("WhisperRunner: threads must be in [0, 1024] (0: global pool)");
+             if (repetition_guard < 0 || repetition_guard == 1)
+               invalid("WhisperRunner: repetition_guard must be 0 (off) or at least 2 copies");
              auto r = std::make_unique<PyWhisperRunner>();
              r->model = model;
              if (threads > 0) r->pool = std::make_unique<ThreadPool>(threads);
              r->runner = std::make_unique<whisper::Runner>(model, r->pool.get());
+             r->runner->set_repetition_guard(repetition_guard);
              return r;
            }),
-           py::arg("model"), py::arg("threads") = 1)
+           py::arg("model"), py::arg("threads") = 1,
+           py::arg("repetition_guard") = whisper::Runner::kDefaultRepetitionGuard)
       .def("transcribe",
            [](PyWhisperRunner& r, const F32Array& audio) {
              const float* x = audio_of(audio);

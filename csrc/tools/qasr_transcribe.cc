@@ -27,7 +27,8 @@ namespace {
 
 const char* kUsage =
     "usage: qasr-transcribe MODEL.qasr AUDIO.wav [--stream] [--chunk-ms N] [--left-chunks N]\n"
-    "                       [--threads N] [--beam N] [--json]\n";
+    "                       [--threads N] [--beam N] [--json]\n"
+    "                       [--repetition-guard N]  (Whisper: stop at N copies of a repeated block; 0 off; default 3)\n";
 
 std::string json_escape(const std::string& s) {
   std::string o;
@@ -81,13 +82,14 @@ long parse_int(const char* flag, const char* v, long lo, long hi) {
 // Whisper files (model.family "whisper"): batch transcription in 30 s
 // windows (docs/whisper.md); no streaming, no timestamps.
 int run_whisper(std::shared_ptr<const qasr::QasrFile> file, const std::string& audio_path, int threads, bool stream,
-                bool json) {
+                bool json, int repetition_guard) {
   if (stream) throw qasr::InvalidInput("--stream is not available for Whisper models (batch transcription only)");
   auto model = std::make_shared<const qasr::whisper::Model>(std::move(file));
   const int rate = qasr::WhisperMel::kSampleRate;
   const std::vector<float> samples = load_samples(audio_path, rate);
   qasr::ThreadPool pool(threads);
   qasr::whisper::Runner runner(model, &pool);
+  runner.set_repetition_guard(repetition_guard);
   const auto t0 = std::chrono::steady_clock::now();
   qasr::whisper::Result r = runner.transcribe(samples.data(), static_cast<int64_t>(samples.size()));
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -110,6 +112,7 @@ int main(int argc, char** argv) {
   bool stream = false, json = false;
   int threads = 1;
   double chunk_ms = 640;
+  int repetition_guard = qasr::whisper::Runner::kDefaultRepetitionGuard;
   qasr::RecognizerOptions opts;
   try {
     for (int i = 1; i < argc; ++i) {
@@ -124,7 +127,10 @@ int main(int argc, char** argv) {
       else if (a == "--beam") opts.beam = static_cast<int>(parse_int("--beam", value(), 1, 1024));
       else if (a == "--chunk-ms") chunk_ms = static_cast<double>(parse_int("--chunk-ms", value(), 1, 60000));
       else if (a == "--left-chunks") opts.left_chunks = static_cast<int>(parse_int("--left-chunks", value(), 0, 100000));
-      else if (a == "-h" || a == "--help") {
+      else if (a == "--repetition-guard") {
+        repetition_guard = static_cast<int>(parse_int("--repetition-guard", value(), 0, 1000));
+        if (repetition_guard == 1) throw qasr::InvalidInput("--repetition-guard must be 0 (off) or at least 2");
+      } else if (a == "-h" || a == "--help") {
         std::fputs(kUsage, stdout);
         return 0;
       } else if (!a.empty() && a[0] == '-') {
@@ -144,7 +150,7 @@ int main(int argc, char** argv) {
       auto file = qasr::QasrFile::open(model_path);
       const qasr::Json* fam = file->header()["model"].get("family");
       if (fam && fam->type() == qasr::Json::Type::String && fam->as_string() == "whisper") {
-        return run_whisper(std::move(file), audio_path, threads, stream, json);
+        return run_whisper(std::move(file), audio_path, threads, stream, json, repetition_guard);
       }
     }
     auto model = qasr::ConformerModel::load(model_path, threads);

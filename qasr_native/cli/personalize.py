@@ -117,7 +117,10 @@ def register(sub) -> None:
                         "in the PyTorch mirror)")
     p.add_argument("--group", type=int, default=32, choices=(32, 64, 128),
                    help="inputs per scale of 4-bit layers (default 32; 64/128 are smaller, coarser)")
-    p.add_argument("--sensitivity", default="distortion", choices=("median", "distortion", "fisher"))
+    p.add_argument("--sensitivity", default="distortion", choices=("median", "distortion", "fisher", "output"),
+                   help="median (the seed's), distortion (layer output error; default), fisher (weighted by the "
+                        "Fisher of each clip's own transcript), output (end to end: KL of the model's output with "
+                        "each layer alone quantized; slowest, about 130 passes per clip for Whisper tiny)")
     p.add_argument("--allocation", default="knapsack", choices=("knapsack", "myqasr"))
     p.add_argument("--order", default=None, choices=("paper", "code"),
                    help="myqasr sort order: the paper's (least sensitive lowered first; the default) or the "

@@ -771,6 +771,27 @@ class WhisperTranscript:
     prompt: List[int]
 
 
+#: Copies of a repeated block that stop greedy decoding (the C++ Runner's default too).
+DEFAULT_REPETITION_GUARD = 3
+
+
+def trailing_repeat_period(tokens: Sequence[int], copies: int) -> int:
+    """Smallest p >= 1 such that the last ``copies * p`` tokens are ``copies``
+    identical p-token blocks; 0 when there is none (or copies < 2).
+
+    The mirror of the core's ``qasr::trailing_repeat_period``
+    (csrc/decode/repetition.h; docs/whisper.md, "Repetition guard").
+    """
+    if copies < 2:
+        return 0
+    n = len(tokens)
+    for p in range(1, n // copies + 1):
+        tail = tokens[n - p * copies:]
+        if all(tail[i] == tail[i + p] for i in range(len(tail) - p)):
+            return p
+    return 0
+
+
 def transcribe_whisper(
     bundle: WhisperBundle,
     audio: Union[np.ndarray, Sequence[float]],
@@ -779,6 +800,7 @@ def transcribe_whisper(
     language: Optional[str] = "en",
     max_new_tokens: Optional[int] = None,
     features: Optional[np.ndarray] = None,
+    repetition_guard: int = DEFAULT_REPETITION_GUARD,
 ) -> WhisperTranscript:
     """Greedy decoding of one clip of at most 30 s, no timestamps.
 
@@ -787,8 +809,12 @@ def transcribe_whisper(
     output can be compared token for token with CTranslate2's greedy search
     on the same model. ``features`` (``[n_mels, 3000]``) bypasses the
     feature extractor, e.g. to feed both decoders identical input.
+    ``repetition_guard``: stop when the output ends with the same block of
+    tokens that many times in a row and drop that last copy, exactly as the
+    core's decoder does (0: off, plain greedy search to the token cap).
     """
     import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList
 
     if features is None:
         if sampling_rate != SAMPLE_RATE:
@@ -810,6 +836,16 @@ def transcribe_whisper(
     gc = copy.deepcopy(bundle.generation_config)
     gc.update(do_sample=False, num_beams=1, max_new_tokens=int(max_new_tokens), max_length=None)
     kwargs: Dict[str, Any] = dict(generation_config=gc, return_timestamps=False)
+    if repetition_guard != 0:
+        if repetition_guard < 2:
+            raise ValueError(f"repetition_guard must be 0 (off) or at least 2 copies, got {repetition_guard}")
+
+        class _Repeats(StoppingCriteria):
+            def __call__(self, input_ids, scores, **kw):
+                return torch.tensor([trailing_repeat_period(row[len(prompt):].tolist(), repetition_guard) > 0
+                                     for row in input_ids], dtype=torch.bool)
+
+        kwargs["stopping_criteria"] = StoppingCriteriaList([_Repeats()])
     if bundle.is_multilingual:
         kwargs.update(language=language, task="transcribe")
     with torch.inference_mode(), _quiet_transformers():
@@ -821,6 +857,9 @@ def transcribe_whisper(
     eot = int(bundle.generation_config.eos_token_id)
     if eot in ids:
         ids = ids[: ids.index(eot)]
+    cut = trailing_repeat_period(ids, repetition_guard) if repetition_guard else 0
+    if cut:
+        ids = ids[: len(ids) - cut]
     text = bundle.tokenizer.decode(ids, skip_special_tokens=True)
     return WhisperTranscript(text=text.strip(), tokens=ids, prompt=prompt)
 

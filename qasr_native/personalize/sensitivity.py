@@ -21,10 +21,19 @@ Methods
   model's output against clip c's OWN greedy transcript (a per-clip
   pseudo-label; not another clip's posterior, and not its own soft posterior,
   whose gradient is zero).
+- ``output``: end to end. For each layer and candidate width, the layer alone
+  quantized (min-max, the core's arithmetic) and the KL divergence
+  KL(p_float || p_quant) of the model's output distribution, summed over the
+  positions the pseudo-label loss scores and over clips. It sees what a
+  layer-local error does downstream (e.g. a decoder falling into a loop when
+  the end-of-text probability drops), which ``distortion`` cannot. One
+  forward per (layer, width, clip); blocks that run before the layer are
+  replayed from the float pass (``adapter.reusable_blocks``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 import warnings
@@ -35,11 +44,11 @@ import numpy as np
 import torch
 
 from ..quant.mirror import dequantize, quantize_weight
-from ..quant.torch_mirror import TorchQuantizedWeight, integer_linear
+from ..quant.torch_mirror import TorchQuantizedWeight, float_equivalent_linear, integer_linear
 from .adapters.base import LayerInfo, LinearAdapter
 from .widths import spec_key
 
-METHODS = ("median", "distortion", "fisher")
+METHODS = ("median", "distortion", "fisher", "output")
 _HIST_BINS, _HIST_LO, _HIST_HI = 8192, -12.0, 6.0
 
 
@@ -68,6 +77,7 @@ class Sensitivity:
     rel_mse: Dict[str, Dict[str, float]] = field(default_factory=dict)
     one_minus_cos: Dict[str, Dict[str, float]] = field(default_factory=dict)
     fisher: Dict[str, Dict[str, float]] = field(default_factory=dict)
+    output_kl: Dict[str, Dict[str, float]] = field(default_factory=dict)
     clips: int = 0
     seconds: float = 0.0
     skipped: List[str] = field(default_factory=list)
@@ -80,7 +90,7 @@ class Sensitivity:
         if self.method == "median":
             raise ValueError("the median score ranks layers but has no per-width cost; use it with "
                              "--allocation myqasr, or --sensitivity distortion|fisher for the knapsack")
-        table = self.fisher if self.method == "fisher" else self.rel_mse
+        table = {"fisher": self.fisher, "output": self.output_kl}.get(self.method, self.rel_mse)
         out = {}
         for name in self.layers:
             out[name] = {spec_key(c): (0.0 if c[0] == "f32" else float(table[name][spec_key(c)])) for c in candidates}
@@ -97,7 +107,7 @@ class Sensitivity:
     def to_json(self) -> dict:
         return {"method": self.method, "clips": self.clips, "seconds": round(self.seconds, 3),
                 "skipped": self.skipped, "median": self.median, "rel_mse": self.rel_mse,
-                "one_minus_cos": self.one_minus_cos, "fisher": self.fisher,
+                "one_minus_cos": self.one_minus_cos, "fisher": self.fisher, "output_kl": self.output_kl,
                 "timings_s": {k: round(v, 3) for k, v in self.timings.items()}}
 
 
@@ -246,11 +256,13 @@ def measure(adapter: LinearAdapter, clips, method: str = "distortion",
                     res.fisher[l.name][spec_key(c)] = 0.5 * float((F_ * d.astype(np.float64) ** 2).sum())
     else:
         res.seconds = seen_seconds
+    if method == "output":
+        t1 = time.perf_counter()
+        _output_kl(adapter, layers, col.cands, clips, res, progress)
+        res.timings["output"] = time.perf_counter() - t1
     if res.clips == 0:
         raise ValueError("no usable calibration clip (all were too short or missing): "
                          + "; ".join(res.skipped[:3]))
-    if not need_fisher:
-        res.seconds = seen_seconds
     for l in layers:
         st = col.stats[l.name]
         if col.want_median:
@@ -301,3 +313,60 @@ def _fisher_diagonal(adapter: LinearAdapter, layers: Sequence[LayerInfo], clips,
         res.clips, res.skipped = n, skipped
     res.seconds = seconds
     return {k: v.numpy() for k, v in diag.items()}
+
+
+@contextlib.contextmanager
+def _replaying(adapter: LinearAdapter, recorded: Dict[str, object], names: Sequence[str]):
+    """Within the block, the named modules return their recorded outputs instead of running."""
+    mods = [adapter.module(n) for n in names]
+    for n, m in zip(names, mods):
+        m.forward = (lambda out: (lambda *args, **kwargs: out))(recorded[n])
+    try:
+        yield
+    finally:
+        for m in mods:
+            del m.forward  # the class's forward is visible again
+
+
+def _output_kl(adapter: LinearAdapter, layers: Sequence[LayerInfo], cands, clips, res: Sensitivity,
+               progress: Optional[str]) -> None:
+    """sum over clips of KL(p_float || p_layer-alone-quantized) per layer and candidate.
+
+    The quantized layer runs as ``float_equivalent_linear`` (the core's
+    product up to float32 rounding, one matmul) to keep the passes cheap.
+    """
+    wdq = {(l.name, spec_key(c)): torch.from_numpy(dequantize(quantize_weight(adapter.weight(l.name), c[0], c[1])))
+           for l in layers for c in cands}
+    blocks = {l.name: adapter.reusable_blocks(l) for l in layers}
+    wanted = sorted({b for bs in blocks.values() for b in bs})
+    kl = {l.name: {spec_key(c): 0.0 for c in cands} for l in layers}
+    skipped: List[str] = []
+    n, seconds = 0, 0.0
+    with torch.no_grad():
+        for clip, inputs in _prepared(adapter, clips, skipped, progress and f"{progress} (output)"):
+            recorded: Dict[str, object] = {}
+            handles = [adapter.module(b).register_forward_hook(
+                (lambda name: (lambda mod, args, out: recorded.__setitem__(name, out)))(b)) for b in wanted]
+            try:
+                ref = adapter.output_log_probs(inputs)
+            finally:
+                for h in handles:
+                    h.remove()
+            p = ref.exp()
+            for l in layers:
+                module = adapter.module(l.name)
+                with _replaying(adapter, recorded, blocks[l.name]):
+                    for c in cands:
+                        k = spec_key(c)
+                        module.forward = (lambda w, b: (lambda x: float_equivalent_linear(x, w, b)))(
+                            wdq[(l.name, k)], module.bias)
+                        try:
+                            lq = adapter.output_log_probs(inputs)
+                        finally:
+                            del module.forward
+                        kl[l.name][k] += float((p * (ref - lq)).sum(dtype=torch.float64))
+            n += 1
+            seconds += clip.audio.size / 16000
+    res.output_kl = kl
+    if res.clips == 0:
+        res.clips, res.skipped, res.seconds = n, skipped, seconds

@@ -93,6 +93,25 @@ def integer_linear(x: torch.Tensor, w: TorchQuantizedWeight, bias: Optional[torc
     return y.reshape(*shape[:-1], w.shape[0])
 
 
+def dequantized_activations(x: torch.Tensor) -> torch.Tensor:
+    """The values the core's int8 activation blocks stand for (codes x scales), [..., K] float32."""
+    shape = x.shape
+    q, s = quantize_activations(x.reshape(-1, shape[-1]))
+    return (q * s[..., None]).reshape(q.shape[0], -1)[:, : shape[-1]].reshape(shape)
+
+
+def float_equivalent_linear(x: torch.Tensor, w_dequantized: torch.Tensor,
+                            bias: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """:func:`integer_linear` as one float32 matmul of the dequantized activations and weights.
+
+    Equal in exact arithmetic (each block's scales factor out of its integer
+    sum); in float32 it differs by rounding only (tested). For passes that run
+    a layer thousands of times (the ``output`` sensitivity), where the
+    per-block loop of :func:`integer_linear` would dominate.
+    """
+    return F.linear(dequantized_activations(x.detach().to(torch.float32)), w_dequantized, bias)
+
+
 def quantized_linear(x: torch.Tensor, w: TorchQuantizedWeight, bias: Optional[torch.Tensor] = None,
                      weight: Optional[torch.Tensor] = None) -> torch.Tensor:
     """The core's quantized linear; gradients flow straight through.

@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "common/error.h"
+#include "decode/repetition.h"
 #include "common/thread_pool.h"
 #include "kernels/linear.h"
 #include "ops/attention.h"
@@ -185,6 +186,10 @@ std::vector<int> Runner::decode_window(const float* mel) {
     if (best < 0 || !std::isfinite(bv)) fail("whisper: every token is suppressed or the logits are not finite");
     if (best == g.eos) break;
     out.push_back(best);
+    if (const int p = trailing_repeat_period(out, repetition_guard_)) {
+      out.resize(out.size() - p);
+      break;
+    }
     if (step + 1 == g.max_new_tokens) break;
     logits = &decoder_step(&best, 1, pos);
     ++pos;

@@ -15,8 +15,9 @@
 // norm and the output projection. Greedy: the prompt (<|startoftranscript|>
 // ... <|notimestamps|>) is run in one pass, then one token at a time; the
 // suppressed tokens never win, the begin-suppressed ones not at the first
-// step; ties go to the lowest id (torch.argmax); stops at <|endoftext|> or
-// max_new_tokens. Long audio is cut into consecutive 30 s windows, each
+// step; ties go to the lowest id (torch.argmax); stops at <|endoftext|>,
+// max_new_tokens, or when the output ends with the same block of tokens
+// `repetition_guard` times in a row (that last copy is dropped; 0: off). Long audio is cut into consecutive 30 s windows, each
 // decoded from the prompt alone, and the tokens are joined.
 #pragma once
 
@@ -64,6 +65,10 @@ class Runner {
   // [tokens.size() + 1][vocab]. For comparing against a reference model.
   std::vector<float> forced_logits(const float* mel, const std::vector<int>& tokens);
   const Timings& timings() const { return timings_; }
+  // Copies of a repeated block that stop greedy decoding (decode/repetition.h); 0 turns the guard off.
+  void set_repetition_guard(int copies) { repetition_guard_ = copies; }
+  int repetition_guard() const { return repetition_guard_; }
+  static constexpr int kDefaultRepetitionGuard = 3;
 
  private:
   void attention_block(const Attention& a, float* x, int64_t M, int heads, const float* kv_src, int64_t Tkv,
@@ -73,6 +78,7 @@ class Runner {
   std::shared_ptr<const Model> model_;
   ThreadPool* pool_;
   Timings timings_;
+  int repetition_guard_ = kDefaultRepetitionGuard;
   // Encoder scratch.
   std::vector<float> enc_x_, conv_a_, cols_, h_, q_, k_, v_, att_, ff_;
   PackedHeads enc_kv_;

@@ -114,6 +114,19 @@ class LinearAdapter:
     def transcribe(self, audio: np.ndarray) -> str:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def output_log_probs(self, inputs: ModelInputs) -> torch.Tensor:
+        """Log-probabilities [P, V] of the model's output at the positions that
+        ``pseudo_label_loss`` scores (what the ``output`` sensitivity compares)."""
+        logits = self.forward(inputs)
+        return torch.log_softmax(logits.reshape(-1, logits.shape[-1]).to(torch.float32), dim=-1)
+
+    def reusable_blocks(self, layer: LayerInfo) -> List[str]:
+        """Modules whose float outputs cannot depend on ``layer`` (they run before
+        it on the model's input only), so a pass that changes only ``layer`` may
+        replay their recorded outputs instead of recomputing them. [] is always
+        correct (recompute everything); adapters list blocks to save time."""
+        return []
+
     @contextlib.contextmanager
     def quantized(self, assignment: Dict[str, Spec]) -> Iterator[nn.Module]:
         """Temporarily run the named layers with the core's arithmetic.

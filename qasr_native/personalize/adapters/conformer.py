@@ -13,6 +13,7 @@ the label-free target of a clip is the float model's own CTC greedy output.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -154,6 +155,14 @@ class ConformerAdapter(LinearAdapter):
         T = logp.shape[0]
         return F.ctc_loss(logp, inputs.labels[None], torch.tensor([T]), torch.tensor([inputs.labels.numel()]),
                           blank=self.config.blank, reduction="sum", zero_infinity=True)
+
+    def reusable_blocks(self, layer: LayerInfo) -> List[str]:
+        m = re.match(r"blocks\.(\d+)\.", layer.name)
+        if m:
+            return ["subsample"] + [f"blocks.{i}" for i in range(int(m.group(1)))]
+        if layer.name.startswith("head"):
+            return ["subsample"] + [f"blocks.{i}" for i in range(len(self.model.blocks))]
+        return []
 
     def decode_ids(self, ids: List[int]) -> str:
         if not self.tokenizer:

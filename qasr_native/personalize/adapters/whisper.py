@@ -25,6 +25,7 @@ the embedding lookup (a small approximation of the statistics only).
 from __future__ import annotations
 
 import math
+import re
 from typing import Dict, List, Optional
 
 import numpy as np
@@ -104,13 +105,30 @@ class WhisperAdapter(LinearAdapter):
         return WhisperInputs(feats, audio.size / SAMPLE_RATE, list(out.prompt), list(out.tokens), eot)
 
     def forward(self, inputs: WhisperInputs) -> torch.Tensor:
-        return self.model(input_features=inputs.feats, decoder_input_ids=inputs.decoder_ids).logits
+        # no KV cache: one teacher-forced pass, and replayed blocks (reusable_blocks) leave no stale cache state
+        return self.model(input_features=inputs.feats, decoder_input_ids=inputs.decoder_ids, use_cache=False).logits
+
+    def _scored_logits(self, inputs: WhisperInputs) -> torch.Tensor:
+        """Logits [len(tokens) + 1, V] at the positions that predict the transcript and end-of-text."""
+        return self.forward(inputs)[0, len(inputs.prompt) - 1:]  # position i predicts token i + 1
 
     def pseudo_label_loss(self, inputs: WhisperInputs) -> torch.Tensor:
-        logits = self.forward(inputs)[0]  # [L, V]; position i predicts token i + 1
-        start = len(inputs.prompt) - 1
         target = torch.tensor(inputs.tokens + [inputs.eot], dtype=torch.long)
-        return F.cross_entropy(logits[start:], target, reduction="sum")
+        return F.cross_entropy(self._scored_logits(inputs), target, reduction="sum")
+
+    def output_log_probs(self, inputs: WhisperInputs) -> torch.Tensor:
+        return torch.log_softmax(self._scored_logits(inputs).to(torch.float32), dim=-1)
+
+    def reusable_blocks(self, layer: LayerInfo) -> List[str]:
+        if layer.name == "proj_out":
+            return ["model.encoder", "model.decoder"]
+        m = re.match(r"model\.(encoder|decoder)\.layers\.(\d+)\.", layer.name)
+        if not m:
+            return []
+        before = [f"model.{m.group(1)}.layers.{i}" for i in range(int(m.group(2)))]
+        if m.group(1) == "encoder":
+            return ["model.encoder.conv1", "model.encoder.conv2"] + before
+        return ["model.encoder"] + before
 
     def transcribe(self, audio: np.ndarray) -> str:
         from ...models.whisper import transcribe_whisper
