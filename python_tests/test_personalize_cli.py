@@ -48,6 +48,7 @@ def test_pack_uniform_and_json(checkpoint, tmp_path, capsys):
 @pytest.mark.parametrize("args", [
     ["--sensitivity", "distortion", "--allocation", "knapsack", "--calibration", "mse"],
     ["--sensitivity", "fisher", "--allocation", "knapsack", "--calibration", "fisher"],
+    ["--sensitivity", "output", "--allocation", "knapsack", "--calibration", "mse"],
     ["--seed", "--eval", str(demo_clips_dir() / "manifest.jsonl")],
 ])
 def test_personalize_meets_the_budget(checkpoint, tmp_path, capsys, args):
@@ -65,6 +66,8 @@ def test_personalize_meets_the_budget(checkpoint, tmp_path, capsys, args):
     assert prov["calibration"]["clips"] == 4 and prov["calibration"]["seconds"] > 0
     assert prov["tool_version"].startswith("qasr_native") and prov["method"] == report["method"]
     assert (rep / "report.md").exists() and (rep / "bits_per_layer.png").exists()
+    if "output" in args:
+        assert all(r["output_kl"]["q4/32"] > r["output_kl"]["q8/0"] > 0 for r in report["layers"])
     if "--eval" in args:
         labels = [p["label"] for p in report["evaluation"]["points"]]
         assert labels == ["float32", "uniform int8", "uniform int4", "personalized"]

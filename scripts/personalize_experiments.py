@@ -18,7 +18,8 @@ with the default repetition guard, docs/whisper.md).
 
   python scripts/personalize_experiments.py MODEL --calib CALIB.jsonl --test TEST.jsonl \\
       --budgets 0.17x,0.21x,0.25x --out work/exp_conformer
-Writes OUT/results.json and OUT/results.md (the table in docs/personalization.md).
+Writes OUT/results.json and OUT/results.md (the table in docs/personalization.md);
+with --test-offset N, OUT/results_from_test_clip_N.{json,md}.
 """
 
 from __future__ import annotations
@@ -45,6 +46,10 @@ def main() -> int:
     ap.add_argument("--speaker-list", default=None, help="comma-separated speakers to use (in this order)")
     ap.add_argument("--calib-per-speaker", type=int, default=None)
     ap.add_argument("--test-per-speaker", type=int, default=None)
+    ap.add_argument("--test-offset", type=int, default=0,
+                    help="skip each speaker's first N test clips (a replication on clips not tested before)")
+    ap.add_argument("--reuse", action="store_true",
+                    help="evaluate the personalized files already in OUT instead of making them again")
     ap.add_argument("--fisher", action="store_true", help="also run ours-fisher")
     ap.add_argument("--methods", default=None, help="comma-separated subset of seed,ours,ours-output,ours-fisher")
     ap.add_argument("--no-mismatched", action="store_true")
@@ -97,7 +102,8 @@ def main() -> int:
         calib_sets[s] = write_manifest(out / "calib" / f"{s}.jsonl", entries, relative=False)
     tests = {}
     for s in speakers:
-        entries = [e for e in test if e.speaker == s][: args.test_per_speaker]
+        entries = [e for e in test if e.speaker == s][args.test_offset:]
+        entries = entries[: args.test_per_speaker]
         tests[s] = [(np.asarray(load_audio(e.path, target_rate=16000), np.float32), e.text) for e in entries]
 
     def wer(path, s):
@@ -139,6 +145,12 @@ def main() -> int:
     stage_t = {}
     for label, sens_m, alloc_m, cal_m in methods:
         for c in speakers:
+            kept = [out / f"{label}_{b}_{c}.qasr" for b in budgets]
+            if args.reuse and all(p.exists() for p in kept):
+                for b, p in zip(budgets, kept):
+                    files[(label, b, c)] = (p, os.path.getsize(p))
+                note(f"{label} calibrated on {c}: reusing {len(kept)} files")
+                continue
             t0 = time.perf_counter()
             clips = ClipSet(calib_sets[c], max_seconds=SEED_CLIP_SECONDS if label == "seed" else None)
             sens = measure(adapter, clips, sens_m, cands, hessians=(cal_m == "cosine"),
@@ -175,9 +187,11 @@ def main() -> int:
             note(f"{label} {b}: size <= {row['size']} B, WER matched {np.mean(list(matched.values())):.2f}"
                  + (f", mismatched {np.mean(list(mismatched.values())):.2f}" if mismatched else ""))
     results["sensitivity_seconds_per_calib_set"] = {k: round(float(np.mean(v)), 1) for k, v in stage_t.items()}
+    results["test_offset"] = args.test_offset
     results["wall_s"] = round(time.perf_counter() - t_all, 1)
-    (out / "results.json").write_text(json.dumps(results, indent=1))
-    (out / "results.md").write_text(table(results))
+    name = f"results_from_test_clip_{args.test_offset}" if args.test_offset else "results"
+    (out / f"{name}.json").write_text(json.dumps(results, indent=1))
+    (out / f"{name}.md").write_text(table(results))
     print(table(results))
     return 0
 

@@ -46,6 +46,8 @@ def _layer_table(adapter: LinearAdapter, assignment: Dict[str, object], sens=Non
                 row["rel_mse"] = sens.rel_mse.get(l.name)
             if sens.fisher:
                 row["fisher"] = sens.fisher.get(l.name)
+            if sens.output_kl:
+                row["output_kl"] = sens.output_kl.get(l.name)
         rows.append(row)
     return rows
 
@@ -95,7 +97,7 @@ def personalize(adapter: LinearAdapter, clips: ClipSet, budget, out, *, widths="
         raise ValueError(f"unknown calibration {calibration!r} (expected {', '.join(CALIBRATIONS)})")
     if allocation == "knapsack" and sensitivity == "median":
         raise ValueError("the median score has no per-width cost for the knapsack; use --allocation myqasr "
-                         "with --sensitivity median, or --sensitivity distortion|fisher")
+                         "with --sensitivity median, or --sensitivity distortion|fisher|output")
     t_start = time.perf_counter()
     timings: Dict[str, float] = {}
     candidates = parse_widths(widths, q4_group)

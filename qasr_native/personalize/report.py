@@ -23,10 +23,9 @@ def layer_table_text(report: dict) -> str:
     out = [f"{'layer':<{w}}  {'shape':>12}  fmt  group  bits  score"]
     for r in rows:
         score = ""
-        if r.get("rel_mse"):
-            score = "rel_mse " + " ".join(f"{k}={v:.2e}" for k, v in r["rel_mse"].items())
-        elif r.get("fisher"):
-            score = "fisher " + " ".join(f"{k}={v:.2e}" for k, v in r["fisher"].items())
+        key = next((k for k in ("rel_mse", "fisher", "output_kl") if r.get(k)), None)
+        if key:
+            score = f"{key} " + " ".join(f"{k}={v:.2e}" for k, v in r[key].items())
         elif r.get("median") is not None:
             score = f"median {r['median']:.4g}"
         shape = "x".join(str(d) for d in r["shape"])
@@ -87,7 +86,7 @@ def _plots(report: dict, out: Path, eval_points: Optional[List[dict]]) -> List[s
     made.append("bits_per_layer.png")
     series = {}
     for r in rows:
-        for key in ("rel_mse", "fisher"):
+        for key in ("rel_mse", "fisher", "output_kl"):
             if r.get(key):
                 for k, v in r[key].items():
                     series.setdefault(f"{key} {k}", []).append(v)

@@ -89,7 +89,7 @@ class Sensitivity:
         """Estimated damage per (layer, candidate) for the knapsack (lower is better)."""
         if self.method == "median":
             raise ValueError("the median score ranks layers but has no per-width cost; use it with "
-                             "--allocation myqasr, or --sensitivity distortion|fisher for the knapsack")
+                             "--allocation myqasr, or --sensitivity distortion|fisher|output for the knapsack")
         table = {"fisher": self.fisher, "output": self.output_kl}.get(self.method, self.rel_mse)
         out = {}
         for name in self.layers:
