@@ -108,7 +108,7 @@ class Recognizer:
 
     def __init__(self, path: Union[str, "os.PathLike[str]"] = BUILTIN, threads: int = 1, chunk_ms: float = 640,
                  left_chunks: int = 4, beam: int = 1, endpoint: Optional[EndpointRules] = None,
-                 repetition_guard: int = 3) -> None:
+                 repetition_guard: int = _core.WHISPER_REPETITION_GUARD) -> None:
         self.path = resolve_model(path)
         if not isinstance(threads, int) or threads < 1:
             raise ValueError(f"threads must be a positive integer, got {threads!r}")

@@ -20,10 +20,12 @@ import numpy as np
 
 from . import _core
 
-__all__ = ["WhisperRecognizer", "FAMILY", "SAMPLE_RATE"]
+__all__ = ["WhisperRecognizer", "FAMILY", "SAMPLE_RATE", "DEFAULT_REPETITION_GUARD"]
 
 FAMILY = "whisper"
 SAMPLE_RATE = 16000
+#: Copies of a repeated block that stop greedy decoding (docs/whisper.md, "Repetition guard").
+DEFAULT_REPETITION_GUARD = _core.WHISPER_REPETITION_GUARD
 
 
 class WhisperRecognizer:
@@ -38,7 +40,7 @@ class WhisperRecognizer:
     """
 
     def __init__(self, path: Union[str, os.PathLike], threads: int = 1, verify_checksums: bool = True,
-                 repetition_guard: int = 3) -> None:
+                 repetition_guard: int = DEFAULT_REPETITION_GUARD) -> None:
         path = os.fspath(path)
         if not os.path.exists(path):
             raise FileNotFoundError(f"no such model file: {path}")

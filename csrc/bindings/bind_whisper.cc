@@ -132,6 +132,7 @@ void bind_whisper(py::module_& m) {
            },
            py::arg("audio"), "Log-mel of the first 30 s: [n_mels, 3000].");
 
+  m.attr("WHISPER_REPETITION_GUARD") = whisper::Runner::kDefaultRepetitionGuard;
   py::class_<PyWhisperRunner>(m, "WhisperRunner")
       .def(py::init([](std::shared_ptr<whisper::Model> model, int threads, int repetition_guard) {
              if (!model) invalid("WhisperRunner: model is None");

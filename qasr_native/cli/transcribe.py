@@ -24,8 +24,9 @@ def register(sub) -> None:
     p.add_argument("--left-chunks", type=int, default=4, help="streaming left context in chunks (default 4)")
     p.add_argument("--threads", type=int, default=1, help="threads for the matrix products (default 1)")
     p.add_argument("--beam", type=int, default=1, help="CTC prefix beam width (1 = greedy)")
-    p.add_argument("--repetition-guard", type=int, default=3,
-                   help="Whisper: stop greedy decoding at this many copies of a repeated block (0 = off; default 3)")
+    p.add_argument("--repetition-guard", type=int, default=None,
+                   help="Whisper: stop greedy decoding at this many copies of a repeated block (0 = off; "
+                        "default: the core's, 3)")
     p.add_argument("--json", action="store_true", help="one JSON object per file")
     p.set_defaults(func=run)
 
@@ -35,7 +36,8 @@ def run(args) -> int:
     from ..audio import load_audio
 
     rec = Recognizer(args.model, threads=args.threads, chunk_ms=args.chunk_ms, left_chunks=args.left_chunks,
-                     beam=args.beam, repetition_guard=args.repetition_guard)
+                     beam=args.beam, **({} if args.repetition_guard is None else
+                                        {"repetition_guard": args.repetition_guard}))
     for path in args.audio:
         samples = load_audio(path, target_rate=rec.sample_rate)
         t0 = time.perf_counter()

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, Un
 
 import numpy as np
 
+from .. import _core
 from .ct2 import Ct2FormatError, Ct2Model, find_model_files, read_ct2_model
 from .whisper_frontend import CHUNK_LENGTH, HOP_LENGTH, N_FFT, SAMPLE_RATE
 
@@ -771,8 +772,8 @@ class WhisperTranscript:
     prompt: List[int]
 
 
-#: Copies of a repeated block that stop greedy decoding (the C++ Runner's default too).
-DEFAULT_REPETITION_GUARD = 3
+#: Copies of a repeated block that stop greedy decoding: the core's default (whisper::Runner).
+DEFAULT_REPETITION_GUARD = _core.WHISPER_REPETITION_GUARD
 
 
 def trailing_repeat_period(tokens: Sequence[int], copies: int) -> int:

@@ -6,8 +6,8 @@
 #include <limits>
 
 #include "common/error.h"
-#include "decode/repetition.h"
 #include "common/thread_pool.h"
+#include "decode/repetition.h"
 #include "kernels/linear.h"
 #include "ops/attention.h"
 #include "ops/conv1d.h"

@@ -17,8 +17,9 @@
 // suppressed tokens never win, the begin-suppressed ones not at the first
 // step; ties go to the lowest id (torch.argmax); stops at <|endoftext|>,
 // max_new_tokens, or when the output ends with the same block of tokens
-// `repetition_guard` times in a row (that last copy is dropped; 0: off). Long audio is cut into consecutive 30 s windows, each
-// decoded from the prompt alone, and the tokens are joined.
+// `repetition_guard` times in a row (that last copy is dropped; 0: off).
+// Long audio is cut into consecutive 30 s windows, each decoded from the
+// prompt alone, and the tokens are joined.
 #pragma once
 
 #include <cstdint>
