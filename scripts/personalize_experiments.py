@@ -59,8 +59,8 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(1)
-    from qasr_native.audio import load_audio
-    from qasr_native.data.manifest import read_manifest, write_manifest
+    from _speaker_sets import speaker_sets
+    from qasr_native.data.manifest import read_manifest
     from qasr_native.evaluation.metrics import error_rates
     from qasr_native.evaluation.runner import make_transcriber
     from qasr_native.personalize.adapters import load_adapter
@@ -81,30 +81,9 @@ def main() -> int:
     float_size = adapter.float_size()
     budgets = [b.strip() for b in args.budgets.split(",")]
 
-    calib = read_manifest(args.calib)
-    test = read_manifest(args.test)
-    overlap = {os.path.realpath(e.path) for e in calib} & {os.path.realpath(e.path) for e in test}
-    if overlap:
-        raise SystemExit(f"calibration and test share {len(overlap)} files")
-    speakers = list(OrderedDict.fromkeys(e.speaker for e in calib))
-    if args.speaker_list:
-        wanted = [x.strip() for x in args.speaker_list.split(",") if x.strip()]
-        missing = [x for x in wanted if x not in speakers]
-        if missing:
-            raise SystemExit(f"speakers not in the calibration manifest: {missing}")
-        speakers = wanted
-    if args.speakers:
-        speakers = speakers[: args.speakers]
+    speakers, calib_sets, tests = speaker_sets(args.calib, args.test, out, args.speaker_list, args.calib_per_speaker,
+                                               args.test_per_speaker, args.test_offset, args.speakers)
     partner = {s: speakers[(i + 1) % len(speakers)] for i, s in enumerate(speakers)}  # mismatched calibration
-    calib_sets = {}
-    for s in speakers:
-        entries = [e for e in calib if e.speaker == s][: args.calib_per_speaker]
-        calib_sets[s] = write_manifest(out / "calib" / f"{s}.jsonl", entries, relative=False)
-    tests = {}
-    for s in speakers:
-        entries = [e for e in test if e.speaker == s][args.test_offset:]
-        entries = entries[: args.test_per_speaker]
-        tests[s] = [(np.asarray(load_audio(e.path, target_rate=16000), np.float32), e.text) for e in entries]
 
     def wer(path, s):
         t = make_transcriber(str(path), "auto")

@@ -77,8 +77,8 @@ def main() -> int:
     torch.set_num_threads(1)
     from tqdm import tqdm
 
-    from qasr_native.audio import load_audio
-    from qasr_native.data.manifest import read_manifest, write_manifest
+    from _speaker_sets import speaker_sets
+    from qasr_native.data.manifest import read_manifest
     from qasr_native.evaluation.metrics import error_rates
     from qasr_native.evaluation.runner import make_transcriber
     from qasr_native.personalize.adapters import load_adapter
@@ -105,20 +105,8 @@ def main() -> int:
         if a not in ALLOCS or s not in SENS + ("output",) or (a == "knapsack" and s == "median"):
             raise SystemExit(f"bad config {c!r}")
 
-    calib = read_manifest(args.calib)
-    test = read_manifest(args.test)
-    overlap = {os.path.realpath(e.path) for e in calib} & {os.path.realpath(e.path) for e in test}
-    if overlap:
-        raise SystemExit(f"calibration and test share {len(overlap)} files")
-    speakers = list(OrderedDict.fromkeys(e.speaker for e in calib))
-    if args.speaker_list:
-        speakers = [x.strip() for x in args.speaker_list.split(",") if x.strip()]
-    calib_sets, tests = {}, {}
-    for s in speakers:
-        entries = [e for e in calib if e.speaker == s][: args.calib_per_speaker]
-        calib_sets[s] = write_manifest(out / "calib" / f"{s}.jsonl", entries, relative=False)
-        entries = [e for e in test if e.speaker == s][: args.test_per_speaker]
-        tests[s] = [(np.asarray(load_audio(e.path, target_rate=16000), np.float32), e.text) for e in entries]
+    speakers, calib_sets, tests = speaker_sets(args.calib, args.test, out, args.speaker_list, args.calib_per_speaker,
+                                               args.test_per_speaker)
 
     log = open(out / "log.txt", "a")
 
