@@ -51,3 +51,13 @@ def test_eval_cli_side_by_side(tmp_path, capsys):
     for name, row in res["models"].items():
         er = error_rates([u["reference"] for u in res["per_utterance"]], [u[name] for u in res["per_utterance"]])
         assert row["wer"] == round(er.wer, 3)
+    # the second model against the first, paired over the same utterances
+    paired = res["paired"]
+    assert paired["against"] == str(ckpt) and set(paired["models"]) == {str(q)}
+    mean = lambda name: sum(r["wer"] for r in res["models"][name]["per_speaker"].values()) / len(  # noqa: E731
+        res["models"][name]["per_speaker"]) if "per_speaker" in res["models"][name] else res["models"][name]["wer"]
+    p = paired["models"][str(q)]
+    assert p["delta"] == pytest.approx(mean(str(q)) - mean(str(ckpt)), abs=2e-3)
+    assert p["low"] <= p["delta"] <= p["high"] and p["utterances"] == 4
+    assert "paired bootstrap vs" in capsys.readouterr().out
+

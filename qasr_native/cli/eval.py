@@ -39,6 +39,12 @@ def run(args) -> int:
         print(f"{n:<{w}}  {r['wer']:>7.2f}  {r['cer']:>7.2f}  {r['words']:>6}  {r['rtf']:>7.4f}  {r['kind']}")
         for s, sr in (r.get("per_speaker") or {}).items():
             print(f"{'  ' + s:<{w}}  {sr['wer']:>7.2f}  {sr['cer']:>7.2f}  {sr['words']:>6}")
+    paired = res.get("paired")
+    if paired:
+        print(f"paired bootstrap vs {paired['against']} (WER difference, mean over speakers; 95 % interval; "
+              "share of resamples in which the model is better):")
+        for n, p in paired["models"].items():
+            print(f"{n:<{w}}  {p['delta']:+7.2f}  [{p['low']:+.2f}, {p['high']:+.2f}]  P(better) {p['p_b_better']:.3f}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(res, f, indent=1)

@@ -13,7 +13,7 @@ Utterances whose normalised reference is empty are not scored (counted).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Sequence
+from typing import List, Sequence, Tuple
 
 from ..data.text import normalize_text
 
@@ -61,3 +61,20 @@ def error_rates(references: Sequence[str], hypotheses: Sequence[str]) -> ErrorRa
     we = w.substitutions + w.deletions + w.insertions
     ce = c.substitutions + c.deletions + c.insertions
     return ErrorRates(100.0 * we / n_words, 100.0 * ce / n_chars, n_words, n_chars, we, ce, len(refs), unscored)
+
+
+def utterance_word_errors(references: Sequence[str], hypotheses: Sequence[str]) -> List[Tuple[int, int]]:
+    """(word errors, reference words) per utterance with a non-empty normalised reference, in order
+    (what :func:`qasr_native.evaluation.significance.paired_bootstrap` resamples); their sums give
+    :func:`error_rates`' word counts."""
+    import jiwer
+
+    if len(references) != len(hypotheses):
+        raise ValueError(f"{len(references)} references but {len(hypotheses)} hypotheses")
+    out: List[Tuple[int, int]] = []
+    for r, h in zip(references, hypotheses):
+        r, h = normalize_for_scoring(r), normalize_for_scoring(h)
+        if r:
+            w = jiwer.process_words(r, h)
+            out.append((w.substitutions + w.deletions + w.insertions, w.hits + w.substitutions + w.deletions))
+    return out

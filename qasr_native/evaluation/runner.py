@@ -18,7 +18,8 @@ from typing import Callable, Dict, List, Optional, Sequence
 import numpy as np
 
 from ..data.manifest import ManifestEntry, read_manifest
-from .metrics import error_rates
+from .metrics import error_rates, utterance_word_errors
+from .significance import paired_bootstrap
 
 SAMPLE_RATE = 16000
 
@@ -117,7 +118,9 @@ def _whisper_mirror(path: Path) -> Transcriber:
 
 def evaluate(transcribers: Sequence[Transcriber], manifest, limit: Optional[int] = None,
              progress: bool = True) -> dict:
-    """Every model on every utterance; WER/CER per model, overall and per speaker."""
+    """Every model on every utterance; WER/CER per model, overall and per speaker; with several
+    models, each one's WER difference to the first with a paired bootstrap interval
+    (:mod:`qasr_native.evaluation.significance`; a mean over speakers when the manifest names them)."""
     from ..audio import load_audio
 
     entries: List[ManifestEntry] = read_manifest(manifest)
@@ -157,6 +160,23 @@ def evaluate(transcribers: Sequence[Transcriber], manifest, limit: Optional[int]
                 except ValueError:
                     pass
         result["models"][t.name] = row
+    if len(transcribers) > 1:
+        # each model against the first one (e.g. float vs quantized), paired over the same utterances;
+        # groups are the speakers, so a mean over speakers is what the interval is about
+        groups = {}
+        for i, e in enumerate(entries):
+            groups.setdefault(e.speaker or "", []).append(i)
+
+        def counts(name):
+            return {g: utterance_word_errors([refs[i] for i in idx], [hyps[name][i] for i in idx])
+                    for g, idx in groups.items()}
+
+        base = transcribers[0].name
+        ref_counts = {g: c for g, c in counts(base).items() if c}  # groups with only empty references drop out
+        result["paired"] = {"against": base, "models": {}}
+        for t in transcribers[1:]:
+            other = {g: c for g, c in counts(t.name).items() if g in ref_counts}
+            result["paired"]["models"][t.name] = paired_bootstrap(ref_counts, other).to_dict()
     for i, e in enumerate(entries):
         result["per_utterance"].append({"path": e.path, "speaker": e.speaker, "reference": e.text,
                                         **{t.name: hyps[t.name][i] for t in transcribers}})
