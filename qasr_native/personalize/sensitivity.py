@@ -15,7 +15,11 @@ Methods
 - ``distortion``: for each layer and candidate width, the layer alone
   quantized (min-max scales, the core's integer arithmetic incl. int8
   activation blocks) on the float model's input to that layer: relative MSE
-  sum|y - yq|^2 / sum|y|^2 and 1 - cos(y, yq) over all clips' outputs.
+  sum|y - yq|^2 / sum|y|^2 and 1 - cos(y, yq) over all clips' outputs. A
+  layer whose matrix is also a lookup table in the served file
+  (``adapter.tied_tables``: Whisper's output projection and token
+  embeddings) is measured with both uses quantized, on the input it then
+  gets (one more forward per candidate; earlier blocks replayed).
 - ``fisher``: 1/2 sum F (w - wq)^2 per layer and width, F the diagonal Fisher
   of the weights, sum over clips of (dL_c/dW)^2 where L_c is the loss of the
   model's output against clip c's OWN greedy transcript (a per-clip
@@ -28,7 +32,8 @@ Methods
   layer-local error does downstream (e.g. a decoder falling into a loop when
   the end-of-text probability drops), which ``distortion`` cannot. One
   forward per (layer, width, clip); blocks that run before the layer are
-  replayed from the float pass (``adapter.reusable_blocks``).
+  replayed from the float pass (``adapter.reusable_blocks``); tied lookup
+  tables are quantized with their layer.
 """
 
 from __future__ import annotations
@@ -143,6 +148,11 @@ class _Collector:
         self.qweights: Dict[Tuple[str, str], TorchQuantizedWeight] = {}
         self.inputs = None
         self.active = False  # hooks count only the measured forward, not prepare()'s own decoding
+        # layers whose matrix is also a lookup table in the served file: their distortion is measured
+        # with both uses quantized (tied_pass), against the float output kept from the main pass
+        self.tied = [l for l in self.layers if distortion and adapter.tied_tables(l.name)]
+        self.float_out: Dict[str, torch.Tensor] = {}
+        self.tied_dequantized: Dict[Tuple[str, str], torch.Tensor] = {}  # lookup table per (layer, candidate)
 
     def _qw(self, layer: LayerInfo, cand) -> TorchQuantizedWeight:
         key = (layer.name, spec_key(cand))
@@ -179,6 +189,9 @@ class _Collector:
                 if self.want_dist:
                     yd = y.to(torch.float64)
                     st.yy += float((yd * yd).sum())
+                    if layer in self.tied:
+                        self.float_out[layer.name] = yd
+                        return
                     for c in self.cands:
                         yq = integer_linear(x, self._qw(layer, c), module.bias).to(torch.float64)
                         k = spec_key(c)
@@ -186,6 +199,34 @@ class _Collector:
                         st.dot[k] = st.dot.get(k, 0.0) + float((yd * yq).sum())
                         st.qq[k] = st.qq.get(k, 0.0) + float((yq * yq).sum())
         return module.register_forward_hook(fn)
+
+    def tied_pass(self, recorded: Dict[str, object]) -> None:
+        """Distortion of each tied layer with its lookup quantized too: one more forward per
+        candidate, the blocks before the layer replayed from the main pass (``recorded``)."""
+        for layer in self.tied:
+            st = self.stats[layer.name]
+            module = self.adapter.module(layer.name)
+            yd = self.float_out.pop(layer.name)
+            n = self.inputs.valid_rows(layer)
+            for c in self.cands:
+                qw = self._qw(layer, c)
+                k = spec_key(c)
+                table = self.tied_dequantized.get((layer.name, k))
+                if table is None:
+                    table = self.tied_dequantized[(layer.name, k)] = torch.from_numpy(dequantize(qw.q))
+                seen = []
+                h = module.register_forward_hook(lambda mod, args, out: seen.append(args[0].detach()))
+                try:
+                    with _replaying(self.adapter, recorded, self.adapter.reusable_blocks(layer)), \
+                            self.adapter.tied_lookup(layer.name, table):
+                        self.adapter.forward(self.inputs)
+                finally:
+                    h.remove()
+                x = _rows(seen[-1].to(torch.float32), n)
+                yq = integer_linear(x, qw, module.bias).to(torch.float64)
+                st.err[k] = st.err.get(k, 0.0) + float(((yd - yq) ** 2).sum())
+                st.dot[k] = st.dot.get(k, 0.0) + float((yd * yq).sum())
+                st.qq[k] = st.qq.get(k, 0.0) + float((yq * yq).sum())
 
 
 def _prepared(adapter: LinearAdapter, clips, skipped: List[str], progress: Optional[str]):
@@ -226,6 +267,10 @@ def measure(adapter: LinearAdapter, clips, method: str = "distortion",
     seen_seconds = 0.0
     if col.want_median or col.want_dist or col.want_hess:
         handles = [col.hook(l) for l in layers]
+        recorded: Dict[str, object] = {}
+        for b in sorted({b for l in col.tied for b in adapter.reusable_blocks(l)}):
+            handles.append(adapter.module(b).register_forward_hook(
+                (lambda name: (lambda mod, args, out: recorded.__setitem__(name, out) if col.active else None))(b)))
         try:
             with torch.no_grad():
                 for clip, inputs in _prepared(adapter, clips, res.skipped, progress and f"{progress} ({method})"):
@@ -234,6 +279,8 @@ def measure(adapter: LinearAdapter, clips, method: str = "distortion",
                         adapter.forward(inputs)
                     finally:
                         col.active = False
+                    col.tied_pass(recorded)
+                    recorded.clear()
                     res.clips += 1
                     seen_seconds += clip.audio.size / 16000
         finally:
@@ -361,7 +408,8 @@ def _output_kl(adapter: LinearAdapter, layers: Sequence[LayerInfo], cands, clips
                         module.forward = (lambda w, b: (lambda x: float_equivalent_linear(x, w, b)))(
                             wdq[(l.name, k)], module.bias)
                         try:
-                            lq = adapter.output_log_probs(inputs)
+                            with adapter.tied_lookup(l.name, wdq[(l.name, k)]):
+                                lq = adapter.output_log_probs(inputs)
                         finally:
                             del module.forward
                         kl[l.name][k] += float((p * (ref - lq)).sum(dtype=torch.float64))

@@ -21,6 +21,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ...export.qasr_file import QasrWriter
@@ -127,13 +128,35 @@ class LinearAdapter:
         correct (recompute everything); adapters list blocks to save time."""
         return []
 
+    def tied_tables(self, name: str) -> List[str]:
+        """Embedding modules that the served file looks rows up from layer ``name``'s
+        (quantized) matrix, e.g. Whisper's token embeddings tied to ``proj_out``.
+        Quantizing ``name`` then changes their output too, and everything that
+        measures a quantized ``name`` swaps them with :meth:`tied_lookup`."""
+        return []
+
+    @contextlib.contextmanager
+    def tied_lookup(self, name: str, weight: torch.Tensor) -> Iterator[None]:
+        """Within the block, the tables tied to ``name`` look rows up from ``weight``
+        (the dequantized matrix the file holds) instead of the float table."""
+        mods = [self.module(t) for t in self.tied_tables(name)]
+        for m in mods:
+            m.forward = (lambda w: (lambda ids: F.embedding(ids, w)))(weight)
+        try:
+            yield
+        finally:
+            for m in mods:
+                del m.forward  # the class's forward is visible again
+
     @contextlib.contextmanager
     def quantized(self, assignment: Dict[str, Spec]) -> Iterator[nn.Module]:
         """Temporarily run the named layers with the core's arithmetic.
 
         ``assignment`` maps layer names to specs (("q4", 32), QuantizedWeight,
-        ...); f32 layers keep their float module. The original modules are
-        restored on exit, so the float model is never modified.
+        ...); f32 layers keep their float module, and tables tied to a
+        quantized layer look rows up from its dequantized codes, as served.
+        The original modules are restored on exit, so the float model is never
+        modified.
         """
         saved = {}
         todo = {}
@@ -145,7 +168,11 @@ class LinearAdapter:
             todo[name] = spec
         try:
             apply_quantization(self.model, todo, simulated=True)  # research widths run in the mirror
-            yield self.model
+            with contextlib.ExitStack() as tied:
+                for name in todo:
+                    if self.tied_tables(name):
+                        tied.enter_context(self.tied_lookup(name, self.model.get_submodule(name).qweight.dequantized))
+                yield self.model
         finally:
             for name, mod in saved.items():
                 parent, _, child = name.rpartition(".")

@@ -16,10 +16,11 @@ clip. The label-free loss is the cross-entropy of the decoder against that
 same transcript (plus end-of-text).
 
 Files are written by :func:`qasr_native.export.whisper.whisper_writer`.
-The quantized forward swaps the output projection for the core's
-arithmetic; in the served file the token embeddings are looked up from the
-same (dequantized) matrix, which the mirror forward does not reproduce for
-the embedding lookup (a small approximation of the statistics only).
+The output projection is tied to the token embeddings: the served file
+looks embeddings up from the projection's (dequantized) codes, so wherever
+``proj_out`` is quantized (``quantized``, the ``distortion`` and ``output``
+sensitivities) the lookup is swapped too (``tied_tables``); the Fisher
+diagonal already sums both uses, the tied parameter's gradient.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ from .base import LayerInfo, LinearAdapter, ModelInputs
 SAMPLE_RATE = 16000
 MAX_SECONDS = 30.0
 _HOP = 160
+#: the token embedding table; the `.qasr` file has none of its own and looks rows up from proj_out's codes
+EMBED_TOKENS = "model.decoder.embed_tokens"
 
 
 def _role(name: str) -> str:
@@ -119,9 +122,12 @@ class WhisperAdapter(LinearAdapter):
     def output_log_probs(self, inputs: WhisperInputs) -> torch.Tensor:
         return torch.log_softmax(self._scored_logits(inputs).to(torch.float32), dim=-1)
 
+    def tied_tables(self, name: str) -> List[str]:
+        return [EMBED_TOKENS] if name == "proj_out" else []
+
     def reusable_blocks(self, layer: LayerInfo) -> List[str]:
-        if layer.name == "proj_out":
-            return ["model.encoder", "model.decoder"]
+        if layer.name == "proj_out":  # the decoder reads the tied embeddings: only the encoder is reusable
+            return ["model.encoder"]
         m = re.match(r"model\.(encoder|decoder)\.layers\.(\d+)\.", layer.name)
         if not m:
             return []
