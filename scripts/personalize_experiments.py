@@ -10,6 +10,7 @@ Methods:
           (released code order) over {32, 8, 4} with exact sizes + cosine calibration
   ours  = distortion sensitivity + exact knapsack + mse calibration
   ours-output = output (end-to-end KL) sensitivity + knapsack + mse calibration
+  ours-cosine = distortion sensitivity + knapsack + cosine calibration (on the clips' activations)
   ours-fisher = fisher sensitivity + knapsack + fisher calibration (--fisher)
 plus uniform int8 / int4 and the float model. Every file is written,
 its size measured, and it is evaluated with `qasr eval`'s machinery (the C++
@@ -18,8 +19,11 @@ with the default repetition guard, docs/whisper.md).
 
   python scripts/personalize_experiments.py MODEL --calib CALIB.jsonl --test TEST.jsonl \\
       --budgets 0.17x,0.21x,0.25x --out work/exp_conformer
-Writes OUT/results.json and OUT/results.md (the table in docs/personalization.md);
-with --test-offset N, OUT/results_from_test_clip_N.{json,md}.
+Writes OUT/results.json (with every utterance's word errors) and OUT/results.md
+(the table in docs/personalization.md, then paired bootstraps: each method against
+the seed, and matched against mismatched calibration; qasr_native.evaluation.significance);
+with --test-offset N, OUT/results_from_test_clip_N.{json,md}. scripts/personalize_pooled.py
+pools several runs' speakers.
 """
 
 from __future__ import annotations
@@ -51,7 +55,7 @@ def main() -> int:
     ap.add_argument("--reuse", action="store_true",
                     help="evaluate the personalized files already in OUT instead of making them again")
     ap.add_argument("--fisher", action="store_true", help="also run ours-fisher")
-    ap.add_argument("--methods", default=None, help="comma-separated subset of seed,ours,ours-output,ours-fisher")
+    ap.add_argument("--methods", default=None, help="comma-separated subset of seed,ours,ours-output,ours-cosine,ours-fisher")
     ap.add_argument("--no-mismatched", action="store_true")
     ap.add_argument("--no-uniform", action="store_true", help="skip the float / uniform int8 / int4 rows")
     args = ap.parse_args()
@@ -61,7 +65,8 @@ def main() -> int:
     torch.set_num_threads(1)
     from _speaker_sets import speaker_sets
     from qasr_native.data.manifest import read_manifest
-    from qasr_native.evaluation.metrics import error_rates
+    from qasr_native.evaluation.metrics import error_rates, utterance_word_errors
+    from qasr_native.evaluation.significance import paired_bootstrap
     from qasr_native.evaluation.runner import make_transcriber
     from qasr_native.personalize.adapters import load_adapter
     from qasr_native.personalize.allocation import knapsack, myqasr
@@ -85,10 +90,15 @@ def main() -> int:
                                                args.test_per_speaker, args.test_offset, args.speakers)
     partner = {s: speakers[(i + 1) % len(speakers)] for i, s in enumerate(speakers)}  # mismatched calibration
 
-    def wer(path, s):
+    per_utt = {}  # (row label, speaker) -> [(word errors, words)] for the paired comparison
+
+    def wer(path, s, label=None):
         t = make_transcriber(str(path), "auto")
         hyps = [t(a) for a, _ in tests[s]]
-        return error_rates([r for _, r in tests[s]], hyps).wer, t.kind
+        refs = [r for _, r in tests[s]]
+        if label is not None:
+            per_utt[(label, s)] = utterance_word_errors(refs, hyps)
+        return error_rates(refs, hyps).wer, t.kind
 
     results = {"model": args.model, "float_size": float_size, "speakers": speakers, "partner": partner,
                "calib_clips": {s: len(read_manifest(calib_sets[s])) for s in speakers},
@@ -106,14 +116,16 @@ def main() -> int:
         r = pack(adapter, prec, path)
         wers = {}
         for s in speakers:
-            wers[s], kind = wer(path, s)
+            wers[s], kind = wer(path, s, f"uniform {prec}")
         results["rows"].append({"method": f"uniform {prec}", "budget": None, "size": r["actual_size"],
-                                "matched": wers, "mismatched": None, "backend": kind})
+                                "matched": wers, "mismatched": None, "backend": kind,
+                                "utterances": {s: per_utt[(f"uniform {prec}", s)] for s in speakers}})
         note(f"uniform {prec}: {r['actual_size']} B, WER {np.mean(list(wers.values())):.2f} ({kind})")
 
     all_methods = OrderedDict((m[0], m) for m in [
         ("seed", "median", "myqasr", "cosine"), ("ours", "distortion", "knapsack", "mse"),
-        ("ours-output", "output", "knapsack", "mse"), ("ours-fisher", "fisher", "knapsack", "fisher")])
+        ("ours-output", "output", "knapsack", "mse"), ("ours-cosine", "distortion", "knapsack", "cosine"),
+        ("ours-fisher", "fisher", "knapsack", "fisher")])
     wanted = (args.methods.split(",") if args.methods
               else ["seed", "ours"] + (["ours-fisher"] if args.fisher else []))
     unknown = [m for m in wanted if m.strip() not in all_methods]
@@ -155,16 +167,34 @@ def main() -> int:
             matched, mismatched, sizes = {}, {}, {}
             for s in speakers:
                 path, size = files[(label, b, s)]
-                matched[s], kind = wer(path, s)
+                matched[s], kind = wer(path, s, (label, b))
                 sizes[s] = size
                 if not args.no_mismatched:
-                    mismatched[s], _ = wer(files[(label, b, partner[s])][0], s)
+                    mismatched[s], _ = wer(files[(label, b, partner[s])][0], s, (label, b, "mismatched"))
             row = {"method": label, "budget": b, "budget_bytes": parse_budget(b, float_size),
                    "size": max(sizes.values()), "sizes": sizes, "matched": matched,
-                   "mismatched": mismatched or None, "backend": kind}
+                   "mismatched": mismatched or None, "backend": kind,
+                   "utterances": {s: per_utt[((label, b), s)] for s in speakers}}
             results["rows"].append(row)
             note(f"{label} {b}: size <= {row['size']} B, WER matched {np.mean(list(matched.values())):.2f}"
                  + (f", mismatched {np.mean(list(mismatched.values())):.2f}" if mismatched else ""))
+    # is a method's WER really lower than the seed's at the same budget? (paired bootstrap, matched calibration)
+    results["paired"] = [
+        {"method": label, "budget": b, "against": "seed",
+         **paired_bootstrap({s: per_utt[(("seed", b), s)] for s in speakers},
+                            {s: per_utt[((label, b), s)] for s in speakers}).to_dict()}
+        for label, *_ in methods if label != "seed" and "seed" in [m[0] for m in methods] for b in budgets]
+    # does calibrating on the test speaker's own clips beat calibrating on another speaker's?
+    # (paired: same test utterances; per budget, and over all budgets with (speaker, budget) groups)
+    if not args.no_mismatched:
+        results["paired_mismatched"] = []
+        for label, *_ in methods:
+            for bs in [[b] for b in budgets] + ([budgets] if len(budgets) > 1 else []):
+                matched = {(s, b): per_utt[((label, b), s)] for s in speakers for b in bs}
+                other = {(s, b): per_utt[((label, b, "mismatched"), s)] for s in speakers for b in bs}
+                results["paired_mismatched"].append(
+                    {"method": label, "budget": bs[0] if len(bs) == 1 else "all",
+                     **paired_bootstrap(other, matched).to_dict()})
     results["sensitivity_seconds_per_calib_set"] = {k: round(float(np.mean(v)), 1) for k, v in stage_t.items()}
     results["test_offset"] = args.test_offset
     results["wall_s"] = round(time.perf_counter() - t_all, 1)
@@ -186,6 +216,24 @@ def table(res: dict) -> str:
         lines.append(f"| {r['method']} | {r['budget'] or '-'} | {r['size']} | " + " | ".join(cells)
                      + f" | {np.mean([m[s] for s in sp]):.2f} | "
                      + (f"{np.mean([mm[s] for s in sp]):.2f}" if mm else "-") + " |")
+    if res.get("paired"):
+        lines += ["", "Paired bootstrap over utterances (resampled within each speaker, 10000 resamples): "
+                  "mean-over-speakers WER of the method minus the seed's, 95 % interval, and the share of "
+                  "resamples in which the method is better.", "",
+                  "| method | budget | WER − seed | 95 % interval | P(better) | utterances | words |",
+                  "|---|---|---|---|---|---|---|"]
+        for p in res["paired"]:
+            lines.append(f"| {p['method']} | {p['budget']} | {p['delta']:+.2f} | [{p['low']:+.2f}, {p['high']:+.2f}] "
+                         f"| {p['p_b_better']:.3f} | {p['utterances']} | {p['words']} |")
+    if res.get("paired_mismatched"):
+        lines += ["", "Matched vs mismatched calibration, paired bootstrap over the same test utterances: "
+                  "WER with the speaker's own calibration clips minus WER with the next speaker's "
+                  "(negative: matched is better), 95 % interval, share of resamples in which matched is better.",
+                  "", "| method | budget | matched − mismatched | 95 % interval | P(matched better) |",
+                  "|---|---|---|---|---|"]
+        for p in res["paired_mismatched"]:
+            lines.append(f"| {p['method']} | {p['budget']} | {p['delta']:+.2f} | [{p['low']:+.2f}, {p['high']:+.2f}] "
+                         f"| {p['p_b_better']:.3f} |")
     return "\n".join(lines) + "\n"
 
 

@@ -21,6 +21,7 @@ import numpy as np
 
 #: one utterance: (word errors, reference words)
 Counts = Sequence[Tuple[int, int]]
+_CHUNK = 1 << 21  # resampled indices held at once
 
 
 @dataclass(frozen=True)
@@ -72,10 +73,12 @@ def paired_bootstrap(a: Dict[str, Counts], b: Dict[str, Counts], resamples: int 
         if words.sum() == 0:
             raise ValueError(f"group {g!r}: no reference words")
         point += (eb[:, 0].sum() - ea[:, 0].sum()) / words.sum()
-        idx = rng.integers(0, len(ea), size=(resamples, len(ea)))
-        w = words[idx].sum(axis=1)
-        # a resample of only empty references cannot happen: scored utterances have words > 0
-        deltas += (eb[idx, 0].sum(axis=1) - ea[idx, 0].sum(axis=1)) / np.maximum(w, 1)
+        diff = eb[:, 0] - ea[:, 0]
+        step = max(1, _CHUNK // len(ea))  # bounded memory on large test sets
+        for start in range(0, resamples, step):
+            idx = rng.integers(0, len(ea), size=(min(step, resamples - start), len(ea)))
+            # max(., 1): only a resample of nothing but empty references has no words
+            deltas[start:start + len(idx)] += diff[idx].sum(axis=1) / np.maximum(words[idx].sum(axis=1), 1)
         n_utt += len(ea)
         n_words += int(words.sum())
     k = len(a)
