@@ -47,6 +47,7 @@ def test_pack_uniform_and_json(checkpoint, tmp_path, capsys):
 
 @pytest.mark.parametrize("args", [
     ["--sensitivity", "distortion", "--allocation", "knapsack", "--calibration", "mse"],
+    ["--sensitivity", "distortion", "--allocation", "knapsack", "--calibration", "hessian"],
     ["--sensitivity", "fisher", "--allocation", "knapsack", "--calibration", "fisher"],
     ["--sensitivity", "output", "--allocation", "knapsack", "--calibration", "mse"],
     ["--seed", "--eval", str(demo_clips_dir() / "manifest.jsonl")],
@@ -66,6 +67,8 @@ def test_personalize_meets_the_budget(checkpoint, tmp_path, capsys, args):
     assert prov["calibration"]["clips"] == 4 and prov["calibration"]["seconds"] > 0
     assert prov["tool_version"].startswith("qasr_native") and prov["method"] == report["method"]
     assert (rep / "report.md").exists() and (rep / "bits_per_layer.png").exists()
+    if "--calibration" in args:
+        assert read_qasr(out).header["quantization"]["calibration"] == args[args.index("--calibration") + 1]
     if "output" in args:
         assert all(r["output_kl"]["q4/32"] > r["output_kl"]["q8/0"] > 0 for r in report["layers"])
     if "--eval" in args:

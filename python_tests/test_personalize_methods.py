@@ -12,7 +12,7 @@ torch = pytest.importorskip("torch")
 from _personalize_model import tiny_adapter  # noqa: E402
 from qasr_native.data.demo import demo_clips_dir  # noqa: E402
 from qasr_native.personalize.allocation import BudgetError, knapsack, myqasr, seed_bits  # noqa: E402
-from qasr_native.personalize.calibration import calibrate  # noqa: E402
+from qasr_native.personalize.calibration import HESSIAN_DAMP, calibrate  # noqa: E402
 from qasr_native.personalize.clips import Clip, ClipSet  # noqa: E402
 from qasr_native.personalize.sensitivity import measure  # noqa: E402
 from qasr_native.personalize.widths import parse_widths, spec_key  # noqa: E402
@@ -259,8 +259,10 @@ def test_calibration_goes_through_the_mirror_and_beats_minmax(fmt, group):
     X = rng.normal(size=(300, 96)) * rng.uniform(0.1, 3, 96)
     H = X.T @ X
     F = rng.uniform(0, 1, w.shape) ** 4
+    damp = HESSIAN_DAMP * np.mean(np.diag(H))
     mm = quantize_weight(w, fmt, group)
     errs = {
+        "hessian": lambda q: ((X @ (dequantize(q) - w).T) ** 2).sum() + damp * ((dequantize(q) - w) ** 2).sum(),
         "mse": lambda q: ((dequantize(q) - w) ** 2).sum(),
         "l1": lambda q: np.abs(dequantize(q) - w).sum(),
         "fisher": lambda q: (F * (dequantize(q) - w) ** 2).sum(),
@@ -272,16 +274,35 @@ def test_calibration_goes_through_the_mirror_and_beats_minmax(fmt, group):
         # the codes are exactly the mirror's for the chosen scales: calibration only picks scales
         again = quantize_weight(w, fmt, group, q.scales, q.zeros)
         assert np.array_equal(again.codes, q.codes)
-        if method != "cosine" or group == 0:  # per-row cosine is exact; grouped cosine is block-diagonal
+        if method not in ("cosine", "hessian") or group == 0:  # exact per row; grouped: block-diagonal H
             assert err(q) <= err(mm) * (1 + 1e-9)
         if method in ("mse", "l1", "fisher") and fmt != "q8":
             assert err(q) < err(mm)  # heavy tails at 4 bits: some clipping always helps
 
 
+@pytest.mark.parametrize("fmt,group", [("q8", 0), ("q4", 32), ("q4a", 32)])
+def test_hessian_calibration_is_mse_for_white_inputs_and_fits_the_speakers_inputs(fmt, group):
+    rng = np.random.default_rng(5)
+    w = (rng.standard_t(3, size=(64, 128)) * 0.1).astype(np.float32)
+    # white inputs: the output error is the weight error, so the scales are mse's
+    white = calibrate(w, fmt, group, "hessian", hessian=np.eye(128) * 7.0)
+    mse = calibrate(w, fmt, group, "mse")
+    assert np.array_equal(white.scales, mse.scales) and np.array_equal(white.codes, mse.codes)
+    # a speaker whose inputs use a few channels strongly: fitted on some frames, the output error
+    # on other frames of the same speaker is lower than mse's (which ignores the inputs)
+    gain = np.where(rng.uniform(size=128) < 0.1, 8.0, 0.3)
+    fit, held = (rng.normal(size=(n, 128)) * gain for n in (400, 4000))
+    q = calibrate(w, fmt, group, "hessian", hessian=fit.T @ fit)
+    out_err = lambda q: ((held @ (dequantize(q) - w).T) ** 2).sum()  # noqa: E731
+    assert out_err(q) < 0.97 * out_err(mse)
+    assert not np.array_equal(q.scales, mse.scales)
+
+
 def test_calibration_input_errors():
     w = np.ones((4, 32), np.float32)
-    with pytest.raises(ValueError, match="cosine calibration needs"):
-        calibrate(w, "q4", 32, "cosine")
+    for method in ("cosine", "hessian"):
+        with pytest.raises(ValueError, match=f"{method} calibration needs"):
+            calibrate(w, "q4", 32, method)
     with pytest.raises(ValueError, match="unknown calibration"):
         calibrate(w, "q4", 32, "bogus")
 

@@ -11,6 +11,7 @@ Methods:
   ours  = distortion sensitivity + exact knapsack + mse calibration
   ours-output = output (end-to-end KL) sensitivity + knapsack + mse calibration
   ours-cosine = distortion sensitivity + knapsack + cosine calibration (on the clips' activations)
+  ours-hessian = distortion sensitivity + knapsack + hessian calibration (layer output error on the clips)
   ours-fisher = fisher sensitivity + knapsack + fisher calibration (--fisher)
 plus uniform int8 / int4 and the float model. Every file is written,
 its size measured, and it is evaluated with `qasr eval`'s machinery (the C++
@@ -55,7 +56,7 @@ def main() -> int:
     ap.add_argument("--reuse", action="store_true",
                     help="evaluate the personalized files already in OUT instead of making them again")
     ap.add_argument("--fisher", action="store_true", help="also run ours-fisher")
-    ap.add_argument("--methods", default=None, help="comma-separated subset of seed,ours,ours-output,ours-cosine,ours-fisher")
+    ap.add_argument("--methods", default=None, help="comma-separated subset of seed,ours,ours-output,ours-cosine,ours-hessian,ours-fisher")
     ap.add_argument("--no-mismatched", action="store_true")
     ap.add_argument("--no-uniform", action="store_true", help="skip the float / uniform int8 / int4 rows")
     args = ap.parse_args()
@@ -70,7 +71,7 @@ def main() -> int:
     from qasr_native.evaluation.runner import make_transcriber
     from qasr_native.personalize.adapters import load_adapter
     from qasr_native.personalize.allocation import knapsack, myqasr
-    from qasr_native.personalize.calibration import calibrate_assignment
+    from qasr_native.personalize.calibration import NEEDS_INPUT_MOMENTS, calibrate_assignment
     from qasr_native.personalize.clips import ClipSet
     from qasr_native.personalize.pipeline import SEED_CLIP_SECONDS, _write, pack
     from qasr_native.personalize.sensitivity import measure
@@ -125,6 +126,7 @@ def main() -> int:
     all_methods = OrderedDict((m[0], m) for m in [
         ("seed", "median", "myqasr", "cosine"), ("ours", "distortion", "knapsack", "mse"),
         ("ours-output", "output", "knapsack", "mse"), ("ours-cosine", "distortion", "knapsack", "cosine"),
+        ("ours-hessian", "distortion", "knapsack", "hessian"),
         ("ours-fisher", "fisher", "knapsack", "fisher")])
     wanted = (args.methods.split(",") if args.methods
               else ["seed", "ours"] + (["ours-fisher"] if args.fisher else []))
@@ -144,7 +146,7 @@ def main() -> int:
                 continue
             t0 = time.perf_counter()
             clips = ClipSet(calib_sets[c], max_seconds=SEED_CLIP_SECONDS if label == "seed" else None)
-            sens = measure(adapter, clips, sens_m, cands, hessians=(cal_m == "cosine"),
+            sens = measure(adapter, clips, sens_m, cands, hessians=(cal_m in NEEDS_INPUT_MOMENTS),
                            fisher_diag=(cal_m == "fisher"), progress=None)
             stage_t.setdefault(label, []).append(time.perf_counter() - t0)
             for b in budgets:

@@ -43,7 +43,7 @@ import numpy as np
 
 ALLOCS = ("myqasr-paper", "myqasr-code", "knapsack")
 SENS = ("median", "distortion", "fisher")  # the default grid; "output" (slow) only when named in --configs
-CALS = ("minmax", "mse", "cosine")
+CALS = ("minmax", "mse", "cosine")  # also "l1", "hessian", "fisher" by --calibrations or --configs
 
 
 def default_configs(cals=CALS):
@@ -83,7 +83,7 @@ def main() -> int:
     from qasr_native.evaluation.runner import make_transcriber
     from qasr_native.personalize.adapters import load_adapter
     from qasr_native.personalize.allocation import knapsack, myqasr
-    from qasr_native.personalize.calibration import calibrate
+    from qasr_native.personalize.calibration import NEEDS_INPUT_MOMENTS, calibrate
     from qasr_native.personalize.clips import ClipSet
     from qasr_native.personalize.pipeline import _write, pack
     from qasr_native.personalize.sensitivity import measure
@@ -150,16 +150,17 @@ def main() -> int:
     rows = {(c, b): {"config": c, "budget": b, "sizes": {}, "wer": {}, "cer": {}, "simulated": False,
                      "widths_used": {}} for c in configs for b in budgets}
     sens_time = {}
+    need_h = any(c in NEEDS_INPUT_MOMENTS for c in needed_cals)
     for s in speakers:
         clips = ClipSet(calib_sets[s])
         sens = {}
         for m in needed_sens:
             t0 = time.perf_counter()
-            sens[m] = measure(adapter, clips, m, cands, hessians=(m == "distortion" and "cosine" in needed_cals),
+            sens[m] = measure(adapter, clips, m, cands, hessians=(m == "distortion" and need_h),
                               progress=None)
             sens_time.setdefault(m, []).append(time.perf_counter() - t0)
         hess = sens.get("distortion")
-        if "cosine" in needed_cals and hess is None:
+        if need_h and hess is None:
             hess = measure(adapter, clips, "distortion", cands, hessians=True, progress=None)
         qcache = {}  # (cal, layer, spec) -> QuantizedWeight
 
@@ -172,7 +173,7 @@ def main() -> int:
                 key = (cal, n, spec)
                 if key not in qcache:
                     qcache[key] = calibrate(adapter.weight(n), spec[0], spec[1], cal,
-                                            hess.hessians.get(n) if cal == "cosine" else None)
+                                            hess.hessians.get(n) if cal in NEEDS_INPUT_MOMENTS else None)
                 q[n] = qcache[key]
             return q
 

@@ -15,6 +15,14 @@ scale), and each (row, group) keeps the alpha with the smallest error:
   layer (the seed's output-cosine criterion, here per row and group instead
   of per tensor), from the input moments H = X^T X (the block of H that the
   group touches; exact for per-row q8);
+- ``hessian``: sum over the clips of (X w_hat - X w)^2 per (row, group), i.e.
+  d^T H d with d = w_hat - w: the layer's output squared error on the user's
+  clips (the objective of OBQ/GPTQ, without their error feedback). Unlike
+  ``cosine`` it sees the shrinkage that clipping causes (cosine is blind to
+  scale, so it over-clips), and unlike ``mse`` it weighs each input by how
+  the speaker's activations use it. H is damped by ``HESSIAN_DAMP`` times
+  its mean diagonal, so directions a few clips never excite are not free
+  (as the damp grows the criterion becomes ``mse``);
 - ``fisher``: sum F (w_hat - w)^2 with F the diagonal Fisher of the weights
   from per-clip pseudo-label losses (sensitivity.py).
 
@@ -32,7 +40,11 @@ import numpy as np
 from ..quant.formats import layout
 from ..quant.mirror import QuantizedWeight, default_scales, dequantize, quantize_weight
 
-METHODS = ("minmax", "mse", "l1", "cosine", "fisher")
+METHODS = ("minmax", "mse", "l1", "cosine", "hessian", "fisher")
+#: Methods that read the layer's input moments H = X^T X over the clips.
+NEEDS_INPUT_MOMENTS = ("cosine", "hessian")
+#: Damping of H for ``hessian``, relative to its mean diagonal.
+HESSIAN_DAMP = 0.01
 
 
 def alpha_grid(fmt: str) -> np.ndarray:
@@ -74,8 +86,29 @@ def _cosine_error(w: np.ndarray, wq: np.ndarray, H: np.ndarray, group: int) -> n
     return out
 
 
+def _output_error(d: np.ndarray, H: np.ndarray, group: int) -> np.ndarray:
+    """[N, G] d_g^T H_gg d_g per row and group (d = w_hat - w)."""
+    N, K = d.shape
+    g = K if group == 0 else group
+    G = -(-K // g)
+    out = np.empty((N, G))
+    for j in range(G):
+        sl = slice(j * g, min(K, (j + 1) * g))
+        dg = d[:, sl]
+        out[:, j] = ((dg @ H[sl, sl]).astype(np.float64) * dg).sum(1)
+    return out
+
+
+def damped(H: np.ndarray, damp: float = HESSIAN_DAMP) -> np.ndarray:
+    """float32 H + damp * mean(diag H) * I."""
+    Hd = np.array(H, dtype=np.float32)
+    mean_diag = float(np.mean(np.diag(H))) if H.size else 0.0
+    Hd[np.diag_indices_from(Hd)] += np.float32(damp * mean_diag if mean_diag > 0 else 1.0)
+    return Hd
+
+
 def calibrate(w: np.ndarray, fmt: str, group: int, method: str = "mse", hessian: Optional[np.ndarray] = None,
-              fisher: Optional[np.ndarray] = None) -> QuantizedWeight:
+              fisher: Optional[np.ndarray] = None, damp: float = HESSIAN_DAMP) -> QuantizedWeight:
     """Quantized weights of W[N, K] with the scales ``method`` chooses per (row, group)."""
     if method not in METHODS:
         raise ValueError(f"unknown calibration {method!r} (expected {', '.join(METHODS)})")
@@ -84,14 +117,16 @@ def calibrate(w: np.ndarray, fmt: str, group: int, method: str = "mse", hessian:
         return quantize_weight(w, fmt, group)
     N, K = w.shape
     lay = layout(fmt, N, K, group)
-    if method == "cosine":
+    if method in NEEDS_INPUT_MOMENTS:
         if hessian is None:
-            raise ValueError("cosine calibration needs the layer's input moments (hessian)")
+            raise ValueError(f"{method} calibration needs the layer's input moments (hessian)")
         if hessian.shape != (K, K):
             raise ValueError(f"input moments have shape {hessian.shape}, expected {(K, K)}")
     if method == "fisher":
         if fisher is None or fisher.shape != w.shape:
             raise ValueError("fisher calibration needs the weight Fisher diagonal of the layer's shape")
+    if method == "hessian":
+        Hd = damped(hessian, damp)
     best_err = np.full((N, lay.groups), np.inf)
     best_s = np.zeros((N, lay.groups), dtype=np.float16)
     best_z = np.zeros((N, lay.groups), dtype=np.uint8) if fmt == "q4a" else None
@@ -106,6 +141,8 @@ def calibrate(w: np.ndarray, fmt: str, group: int, method: str = "mse", hessian:
             err = _group_sums(d.astype(np.float64) ** 2, K, group)
         elif method == "l1":
             err = _group_sums(np.abs(d).astype(np.float64), K, group)
+        elif method == "hessian":
+            err = _output_error(d, Hd, group)
         elif method == "fisher":
             err = _group_sums(fisher * d.astype(np.float64) ** 2, K, group)
         else:

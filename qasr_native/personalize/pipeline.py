@@ -17,7 +17,7 @@ from .adapters import load_adapter
 from .adapters.base import LinearAdapter
 from .allocation import ALLOCATIONS, knapsack, myqasr, seed_bits
 from .calibration import METHODS as CALIBRATIONS
-from .calibration import calibrate_assignment
+from .calibration import NEEDS_INPUT_MOMENTS, calibrate_assignment
 from .clips import ClipSet
 from .sensitivity import METHODS as SENSITIVITIES
 from .sensitivity import measure
@@ -67,7 +67,7 @@ def measure_for(adapter: LinearAdapter, clips: ClipSet, *, sensitivity: str = "d
                 widths="4,8", q4_group: int = 32, progress: bool = True):
     """The sensitivity pass of ``personalize`` (same arguments), on its own."""
     return measure(adapter, clips, sensitivity, parse_widths(widths, q4_group), adapter.layers(),
-                   hessians=(calibration == "cosine"), fisher_diag=(calibration == "fisher"),
+                   hessians=(calibration in NEEDS_INPUT_MOMENTS), fisher_diag=(calibration == "fisher"),
                    progress="sensitivity" if progress else None)
 
 

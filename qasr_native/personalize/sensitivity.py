@@ -88,6 +88,7 @@ class Sensitivity:
     skipped: List[str] = field(default_factory=list)
     timings: Dict[str, float] = field(default_factory=dict)
     hessians: Dict[str, np.ndarray] = field(default_factory=dict, repr=False)  # for calibration
+    hessian_rows: Dict[str, int] = field(default_factory=dict)  # input rows summed into each
     fisher_diag: Dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     def scores(self, candidates: Sequence[Tuple[str, int]]) -> Dict[str, Dict[str, float]]:
@@ -324,6 +325,7 @@ def measure(adapter: LinearAdapter, clips, method: str = "distortion",
                 res.one_minus_cos[l.name][k] = 1.0 - st.dot[k] / den if den > 0 else 0.0
         if hessians and st.hessian is not None:
             res.hessians[l.name] = st.hessian.numpy()
+            res.hessian_rows[l.name] = st.rows
     return res
 
 
