@@ -88,6 +88,7 @@ def main() -> int:
         wd = w.astype(np.float64)
         for fmt, group in formats:
             key = f"{fmt}/{group}"
+
             def error(m, H=None, damp=HESSIAN_DAMP):
                 return (dequantize(calibrate(w, fmt, group, m, hessian=H, damp=damp)) - w).astype(np.float64)
 
@@ -104,8 +105,8 @@ def main() -> int:
                 ds = dict(free, **{m: v[s] for m, v in fitted.items()})
                 for d in damps:  # the file calibrated on the next speaker's clips, tested on s
                     ds[f"hessian damp {d}, partner's clips"] = fitted[f"hessian damp {d}"][partner[s]]
-                for m, d in ds.items():
-                    scores.setdefault((m, key), {}).setdefault(s, []).append(float(((d @ Ht) * d).sum()) / ref)
+                for m, diff in ds.items():
+                    scores.setdefault((m, key), {}).setdefault(s, []).append(float(((diff @ Ht) * diff).sum()) / ref)
         print(f"{l.name} done ({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
 
     cols = [f"{f}/{g}" for f, g in formats]
@@ -119,23 +120,21 @@ def main() -> int:
         idx = [i for i, n in enumerate(names) if n in set(parts[part])]
         return float(np.mean([np.mean(np.asarray(v)[idx]) for v in scores[(m, c)].values()]))
 
-    mean = {(m, c): avg(m, c, "all") for m in methods for c in cols}
-    print(f"Relative layer output error on held-out clips of the same speaker (mean over {len(layers)} layers "
-          f"and {len(speakers)} speakers; lower is better; {args.calib_per_speaker} calibration clips, "
-          f"{args.test_per_speaker} held-out clips per speaker)\n")
-    print("| calibration | " + " | ".join(cols) + " | " + " | ".join(f"{c} vs mse" for c in cols) + " |")
-    print("|---|" + "---|" * (2 * len(cols)))
-    for m in methods:
-        print(f"| {m} | " + " | ".join(f"{mean[(m, c)]:.3e}" for c in cols) + " | "
-              + " | ".join(f"{mean[(m, c)] / mean[('mse', c)]:.3f}" for c in cols) + " |")
-    for part in [p for p in parts if p != "all"]:
-        print(f"\n{part} layers only ({len(parts[part])}):\n")
+    def table(part):
+        v = {(m, c): avg(m, c, part) for m in methods for c in cols}
         print("| calibration | " + " | ".join(cols) + " | " + " | ".join(f"{c} vs mse" for c in cols) + " |")
         print("|---|" + "---|" * (2 * len(cols)))
         for m in methods:
-            v = {c: avg(m, c, part) for c in cols}
-            print(f"| {m} | " + " | ".join(f"{v[c]:.3e}" for c in cols) + " | "
-                  + " | ".join(f"{v[c] / avg('mse', c, part):.3f}" for c in cols) + " |")
+            print(f"| {m} | " + " | ".join(f"{v[(m, c)]:.3e}" for c in cols) + " | "
+                  + " | ".join(f"{v[(m, c)] / v[('mse', c)]:.3f}" for c in cols) + " |")
+
+    print(f"Relative layer output error on held-out clips of the same speaker (mean over {len(layers)} layers "
+          f"and {len(speakers)} speakers; lower is better; {args.calib_per_speaker} calibration clips, "
+          f"{args.test_per_speaker} held-out clips per speaker)\n")
+    table("all")
+    for part in [p for p in parts if p != "all"]:
+        print(f"\n{part} layers only ({len(parts[part])}):\n")
+        table(part)
     if args.per_speaker:
         for c in cols:
             print(f"\n{c}, per speaker:\n")
