@@ -46,6 +46,7 @@ def test_pack_uniform_and_json(checkpoint, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("args", [
+    [],  # the defaults
     ["--sensitivity", "distortion", "--allocation", "knapsack", "--calibration", "mse"],
     ["--sensitivity", "distortion", "--allocation", "knapsack", "--calibration", "hessian"],
     ["--sensitivity", "fisher", "--allocation", "knapsack", "--calibration", "fisher"],
@@ -69,6 +70,9 @@ def test_personalize_meets_the_budget(checkpoint, tmp_path, capsys, args):
     assert (rep / "report.md").exists() and (rep / "bits_per_layer.png").exists()
     if "--calibration" in args:
         assert read_qasr(out).header["quantization"]["calibration"] == args[args.index("--calibration") + 1]
+    if not args:  # speaker-aware scales by default (docs/personalization.md, "Which calibration by default")
+        assert prov["method"] == "knapsack+distortion+hessian"
+        assert read_qasr(out).header["quantization"]["calibration"] == "hessian"
     if "output" in args:
         assert all(r["output_kl"]["q4/32"] > r["output_kl"]["q8/0"] > 0 for r in report["layers"])
     if "--eval" in args:

@@ -11,7 +11,8 @@ Methods:
   ours  = distortion sensitivity + exact knapsack + mse calibration
   ours-output = output (end-to-end KL) sensitivity + knapsack + mse calibration
   ours-cosine = distortion sensitivity + knapsack + cosine calibration (on the clips' activations)
-  ours-hessian = distortion sensitivity + knapsack + hessian calibration (layer output error on the clips)
+  ours-hessian = distortion sensitivity + knapsack + hessian calibration (layer output error on the clips;
+                 `qasr personalize`'s defaults)
   ours-fisher = fisher sensitivity + knapsack + fisher calibration (--fisher)
 plus uniform int8 / int4 and the float model. Every file is written,
 its size measured, and it is evaluated with `qasr eval`'s machinery (the C++

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import sys
 
+from ..personalize.calibration import DEFAULT as DEFAULT_CALIBRATION
 from ..personalize.calibration import METHODS as CALIBRATIONS
 
 
@@ -127,7 +128,9 @@ def register(sub) -> None:
     p.add_argument("--order", default=None, choices=("paper", "code"),
                    help="myqasr sort order: the paper's (least sensitive lowered first; the default) or the "
                         "released code's (the default with --seed)")
-    p.add_argument("--calibration", default="mse", choices=CALIBRATIONS)
+    p.add_argument("--calibration", default=DEFAULT_CALIBRATION, choices=CALIBRATIONS,
+                   help="weight scales per (row, group): hessian (the layer's output error on the clips; default), "
+                        "mse, l1, cosine (the seed's), fisher, minmax")
     p.add_argument("--seed", action="store_true",
                    help="the seed method: median + myqasr (code order) + cosine on 1.5625 s clips")
     p.add_argument("--max-clips", type=int, default=None, help="use the first N clips")

@@ -17,6 +17,7 @@ from .adapters import load_adapter
 from .adapters.base import LinearAdapter
 from .allocation import ALLOCATIONS, knapsack, myqasr, seed_bits
 from .calibration import METHODS as CALIBRATIONS
+from .calibration import DEFAULT as DEFAULT_CALIBRATION
 from .calibration import NEEDS_INPUT_MOMENTS, calibrate_assignment
 from .clips import ClipSet
 from .sensitivity import METHODS as SENSITIVITIES
@@ -63,7 +64,7 @@ def _write(adapter: LinearAdapter, assignment: Dict[str, object], out, provenanc
     return actual
 
 
-def measure_for(adapter: LinearAdapter, clips: ClipSet, *, sensitivity: str = "distortion", calibration: str = "mse",
+def measure_for(adapter: LinearAdapter, clips: ClipSet, *, sensitivity: str = "distortion", calibration: str = DEFAULT_CALIBRATION,
                 widths="4,8", q4_group: int = 32, progress: bool = True):
     """The sensitivity pass of ``personalize`` (same arguments), on its own."""
     return measure(adapter, clips, sensitivity, parse_widths(widths, q4_group), adapter.layers(),
@@ -73,7 +74,7 @@ def measure_for(adapter: LinearAdapter, clips: ClipSet, *, sensitivity: str = "d
 
 def personalize(adapter: LinearAdapter, clips: ClipSet, budget, out, *, widths="4,8",
                 sensitivity: str = "distortion", allocation: str = "knapsack", order: str = "paper",
-                calibration: str = "mse", q4_group: int = 32, progress: bool = True,
+                calibration: str = DEFAULT_CALIBRATION, q4_group: int = 32, progress: bool = True,
                 return_quantized: bool = False, sens=None):
     """Personalize ``adapter``'s model to ``clips`` under ``budget`` and write ``out``; returns the report dict
     (and the calibrated per-layer assignment with ``return_quantized``).
