@@ -70,7 +70,7 @@ def test_personalize_meets_the_budget(checkpoint, tmp_path, capsys, args):
     assert (rep / "report.md").exists() and (rep / "bits_per_layer.png").exists()
     if "--calibration" in args:
         assert read_qasr(out).header["quantization"]["calibration"] == args[args.index("--calibration") + 1]
-    if not args:  # speaker-aware scales by default (docs/personalization.md, "Which calibration by default")
+    if not args:  # speaker-aware scales by default (docs/personalization.md, "5. Calibration")
         assert prov["method"] == "knapsack+distortion+hessian"
         assert read_qasr(out).header["quantization"]["calibration"] == "hessian"
     if "output" in args:

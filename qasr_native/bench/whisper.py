@@ -11,8 +11,8 @@ windows the same way:
 - qasr-pers-BUDGET (``--personalized``): files made by the personalization
   pipeline (``personalize.pipeline.personalize``: distortion sensitivity,
   exact knapsack over f32/q8/q4-g32, the default hessian calibration)
-  under BUDGET. Two-fold cross-calibration on the real clips: one file calibrated on the
-  even-numbered clips, one on the odd-numbered ones; every clip is
+  under BUDGET. Two-fold cross-calibration on the real clips: one file
+  calibrated on the even-numbered clips, one on the odd-numbered ones; every clip is
   transcribed by the file that did not see it. The long recording (all
   clips) is transcribed by the even-calibrated file, so half of it was seen;
 - CTranslate2 ``compute_type`` float32 and int8 on the original

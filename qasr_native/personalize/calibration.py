@@ -45,8 +45,8 @@ METHODS = ("minmax", "mse", "l1", "cosine", "hessian", "fisher")
 NEEDS_INPUT_MOMENTS = ("cosine", "hessian")
 #: Damping of H for ``hessian``, relative to its mean diagonal.
 HESSIAN_DAMP = 0.01
-#: ``qasr personalize``'s calibration: the only one that both reads the user's clips and is never less
-#: accurate than ``mse`` in the measurements of docs/personalization.md.
+#: ``qasr personalize``'s calibration: it reads the user's clips, and was never measurably less accurate
+#: than ``mse`` in the experiments of docs/personalization.md.
 DEFAULT = "hessian"
 
 

@@ -16,8 +16,8 @@ from typing import Dict, Optional
 from .adapters import load_adapter
 from .adapters.base import LinearAdapter
 from .allocation import ALLOCATIONS, knapsack, myqasr, seed_bits
-from .calibration import METHODS as CALIBRATIONS
 from .calibration import DEFAULT as DEFAULT_CALIBRATION
+from .calibration import METHODS as CALIBRATIONS
 from .calibration import NEEDS_INPUT_MOMENTS, calibrate_assignment
 from .clips import ClipSet
 from .sensitivity import METHODS as SENSITIVITIES
@@ -64,8 +64,8 @@ def _write(adapter: LinearAdapter, assignment: Dict[str, object], out, provenanc
     return actual
 
 
-def measure_for(adapter: LinearAdapter, clips: ClipSet, *, sensitivity: str = "distortion", calibration: str = DEFAULT_CALIBRATION,
-                widths="4,8", q4_group: int = 32, progress: bool = True):
+def measure_for(adapter: LinearAdapter, clips: ClipSet, *, sensitivity: str = "distortion",
+                calibration: str = DEFAULT_CALIBRATION, widths="4,8", q4_group: int = 32, progress: bool = True):
     """The sensitivity pass of ``personalize`` (same arguments), on its own."""
     return measure(adapter, clips, sensitivity, parse_widths(widths, q4_group), adapter.layers(),
                    hessians=(calibration in NEEDS_INPUT_MOMENTS), fisher_diag=(calibration == "fisher"),
